@@ -1,0 +1,1 @@
+//! Configuration from ElectrumX-compatible environment variables.

@@ -1,0 +1,1 @@
+//! A kevacoind stand-in for tests and the demo: a generated regtest chain served over HTTP JSON-RPC.
