@@ -1,1 +1,790 @@
 //! Configuration from ElectrumX-compatible environment variables.
+//!
+//! An operator's existing ElectrumX environment file must work unchanged, so every variable keeps
+//! ElectrumX's name, meaning and default. Parsing is a pure function of a variable map, so tests
+//! can drive it without touching the process environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::chain::Network;
+
+/// A configuration problem, always naming the variable and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Transport of one listening service, as in ElectrumX's `SERVICES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Ssl,
+    Ws,
+    Wss,
+    Rpc,
+}
+
+impl Protocol {
+    fn parse(s: &str) -> Option<Protocol> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Protocol::Tcp),
+            "ssl" => Some(Protocol::Ssl),
+            "ws" => Some(Protocol::Ws),
+            "wss" => Some(Protocol::Wss),
+            "rpc" => Some(Protocol::Rpc),
+            _ => None,
+        }
+    }
+
+    /// The scheme as written in `SERVICES` and reported in `server.features`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Ssl => "ssl",
+            Protocol::Ws => "ws",
+            Protocol::Wss => "wss",
+            Protocol::Rpc => "rpc",
+        }
+    }
+
+    /// Whether the transport needs `SSL_CERTFILE` and `SSL_KEYFILE`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Ssl | Protocol::Wss)
+    }
+}
+
+/// Where a service listens or is reported: an IP, a host name, or every interface.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// Empty host in `SERVICES`: listen on every interface (IPv4 and IPv6).
+    AllInterfaces,
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::AllInterfaces => Ok(()),
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// One entry of `SERVICES` or `REPORT_SERVICES`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Service {
+    pub protocol: Protocol,
+    pub host: Host,
+    pub port: u16,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.protocol.name(), self.host, self.port)
+    }
+}
+
+impl Service {
+    /// The socket addresses to bind: an empty host means every IPv4 and IPv6 interface.
+    pub fn bind_addrs(&self) -> Vec<SocketAddr> {
+        match &self.host {
+            Host::AllInterfaces => vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.port),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), self.port),
+            ],
+            Host::Ip(ip) => vec![SocketAddr::new(*ip, self.port)],
+            Host::Name(name) if name.eq_ignore_ascii_case("localhost") => vec![
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.port),
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), self.port),
+            ],
+            Host::Name(name) => {
+                use std::net::ToSocketAddrs;
+                (name.as_str(), self.port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Whether the service only accepts connections from this machine.
+    pub fn is_loopback(&self) -> bool {
+        match &self.host {
+            Host::Ip(ip) => ip.is_loopback(),
+            Host::Name(name) => name.eq_ignore_ascii_case("localhost"),
+            Host::AllInterfaces => false,
+        }
+    }
+}
+
+/// `PEER_DISCOVERY`: how much the server talks to other servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerDiscovery {
+    Off,
+    /// Only announce ourselves; do not discover others.
+    SelfOnly,
+    On,
+}
+
+/// Verbosity of the log, from `LOG_LEVEL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// Every setting the server runs with, after validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_dir: PathBuf,
+    pub daemon_urls: Vec<String>,
+    pub network: Network,
+    pub services: Vec<Service>,
+    pub report_services: Vec<Service>,
+    pub ssl_certfile: Option<PathBuf>,
+    pub ssl_keyfile: Option<PathBuf>,
+    pub peer_discovery: PeerDiscovery,
+    pub peer_announce: bool,
+    pub banner_file: Option<PathBuf>,
+    pub donation_address: String,
+    pub max_send: usize,
+    pub max_recv: usize,
+    pub max_sessions: usize,
+    pub cost_soft_limit: u64,
+    pub cost_hard_limit: u64,
+    pub request_sleep_ms: u64,
+    pub initial_concurrent: usize,
+    pub request_timeout_s: u64,
+    pub session_timeout_s: u64,
+    pub bandwidth_unit_cost: u64,
+    pub reorg_limit: u32,
+    pub cache_mb: usize,
+    pub log_level: LogLevel,
+    pub anon_logs: bool,
+    pub log_sessions_s: u64,
+    pub drop_client: Option<String>,
+    pub banned_hashtags: Vec<String>,
+    pub workers: usize,
+    pub mempool_poll_ms: u64,
+    /// Notes for the operator found while parsing (obsolete or ignored variables).
+    pub warnings: Vec<String>,
+}
+
+/// ElectrumX variables that no longer exist; setting one is a mistake worth a warning.
+const OBSOLETE: &[&str] = &[
+    "MAX_SUBSCRIPTIONS",
+    "MAX_SUBS",
+    "MAX_SESSION_SUBS",
+    "BANDWIDTH_LIMIT",
+    "HOST",
+    "TCP_PORT",
+    "SSL_PORT",
+    "RPC_HOST",
+    "RPC_PORT",
+    "REPORT_HOST",
+    "REPORT_TCP_PORT",
+    "REPORT_SSL_PORT",
+    "REPORT_HOST_TOR",
+    "REPORT_TCP_PORT_TOR",
+    "REPORT_SSL_PORT_TOR",
+];
+
+/// ElectrumX variables accepted for compatibility that change nothing here.
+const IGNORED: &[&str] = &[
+    "ALLOW_ROOT",
+    "EVENT_LOOP_POLICY",
+    "FORCE_PROXY",
+    "TOR_PROXY_HOST",
+    "TOR_PROXY_PORT",
+    "TOR_BANNER_FILE",
+    "BLACKLIST_URL",
+    "DAEMON_POLL_INTERVAL_BLOCKS",
+    "DAEMON_POLL_INTERVAL_MEMPOOL",
+];
+
+/// Every variable the server reads, with its default and meaning, for `--help`.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("DB_DIRECTORY", "(required)", "directory holding the SQLite index (index.db)"),
+    ("DAEMON_URL", "(required)", "kevacoind RPC URL(s), comma-separated for failover: http://user:pass@host:9337/ (no credentials: the node's .cookie file)"),
+    ("COIN", "Kevacoin", "must be Kevacoin"),
+    ("NET", "mainnet", "mainnet, testnet or regtest"),
+    ("SERVICES", "(none)", "services to run, e.g. tcp://:50001,ssl://:50002,wss://:50004,rpc://127.0.0.1:8000"),
+    ("REPORT_SERVICES", "(none)", "services announced to peers and in server.features"),
+    ("SSL_CERTFILE", "", "PEM certificate chain, required for ssl/wss (re-read when it changes)"),
+    ("SSL_KEYFILE", "", "PEM private key (RSA or ECDSA), required for ssl/wss"),
+    ("PEER_DISCOVERY", "on", "on, self or off"),
+    ("PEER_ANNOUNCE", "yes", "announce this server to its peers (empty disables)"),
+    ("BANNER_FILE", "", "file whose text server.banner returns ($SERVER_VERSION etc. substituted)"),
+    ("DONATION_ADDRESS", "", "returned by server.donation_address"),
+    ("MAX_SEND", "10000000", "largest response in bytes; larger ones become an error"),
+    ("MAX_RECV", "1000000", "largest request line in bytes"),
+    ("MAX_SESSIONS", "1000", "most concurrent client sessions (lowered to fit the open-file limit)"),
+    ("COST_SOFT_LIMIT", "1000", "session cost above which requests are slowed (0 disables)"),
+    ("COST_HARD_LIMIT", "10000", "session cost above which the session is disconnected (0 disables)"),
+    ("REQUEST_SLEEP", "2500", "milliseconds of delay per request at the hard limit"),
+    ("INITIAL_CONCURRENT", "10", "requests a session may have in flight before slowing"),
+    ("REQUEST_TIMEOUT", "30", "seconds a request may run before it fails"),
+    ("SESSION_TIMEOUT", "600", "seconds of silence after which a session is closed"),
+    ("BANDWIDTH_UNIT_COST", "5000", "bytes sent that cost one unit"),
+    ("REORG_LIMIT", "800", "deepest chain reorganisation followed without a resync"),
+    ("CACHE_MB", "1200", "memory for the index cache in MB (capped at 64; the index is SQLite)"),
+    ("LOG_LEVEL", "info", "error, warning, info or debug"),
+    ("ANON_LOGS", "", "non-empty hides client IP addresses in logs"),
+    ("LOG_SESSIONS", "3600", "seconds between session summaries in the log (0 disables)"),
+    ("DROP_CLIENT", "", "clients whose server.version name contains this text are refused"),
+    ("BANNED_HASHTAGS", "", "comma-separated hashtags whose pages stay empty"),
+    ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
+    ("WORKERS", "(cores)", "worker threads answering requests"),
+    ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
+];
+
+/// Reads variables from a map with ElectrumX's parsing rules.
+struct Vars<'a> {
+    map: &'a BTreeMap<String, String>,
+}
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or(default).to_string()
+    }
+
+    fn required(&self, name: &str, hint: &str) -> Result<String> {
+        match self.get(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            _ => Err(ConfigError(format!("{name} is not set: {hint}"))),
+        }
+    }
+
+    /// ElectrumX booleans: any non-blank value is true.
+    fn boolean(&self, name: &str, default: bool) -> bool {
+        match self.get(name) {
+            Some(v) => !v.trim().is_empty(),
+            None => default,
+        }
+    }
+
+    fn integer(&self, name: &str, default: u64) -> Result<u64> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                ConfigError(format!(
+                    "{name}={v:?} is not a non-negative whole number (default {default})"
+                ))
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration from the process environment.
+    pub fn from_env() -> Result<Config> {
+        let map: BTreeMap<String, String> = std::env::vars().collect();
+        Config::from_vars(&map)
+    }
+
+    /// The configuration from a variable map: validates everything, names the culprit.
+    pub fn from_vars(map: &BTreeMap<String, String>) -> Result<Config> {
+        let v = Vars { map };
+        let mut warnings = Vec::new();
+
+        let obsolete: Vec<&str> = OBSOLETE
+            .iter()
+            .copied()
+            .filter(|name| v.get(name).is_some_and(|s| !s.is_empty()))
+            .collect();
+        if !obsolete.is_empty() {
+            return Err(ConfigError(format!(
+                "remove obsolete environment variables {}: use SERVICES and REPORT_SERVICES instead",
+                obsolete.join(", ")
+            )));
+        }
+        for name in IGNORED {
+            if v.get(name).is_some() {
+                warnings.push(format!(
+                    "{name} is an ElectrumX setting with no effect here"
+                ));
+            }
+        }
+        if let Some(engine) = v.get("DB_ENGINE") {
+            warnings.push(format!(
+                "DB_ENGINE={engine} ignored: the index is always SQLite (index.db in DB_DIRECTORY)"
+            ));
+        }
+
+        let db_dir = PathBuf::from(v.required(
+            "DB_DIRECTORY",
+            "set it to the directory that holds the index, e.g. DB_DIRECTORY=/var/lib/keva-electrum",
+        )?);
+        let daemon_url = v.required(
+            "DAEMON_URL",
+            "set it to kevacoind's RPC address, e.g. DAEMON_URL=http://user:pass@127.0.0.1:9337/",
+        )?;
+
+        let coin = v.string("COIN", "Kevacoin");
+        if !coin.trim().eq_ignore_ascii_case("kevacoin") {
+            return Err(ConfigError(format!(
+                "COIN={coin:?} is not supported: this server serves Kevacoin only (COIN=Kevacoin)"
+            )));
+        }
+        let net = v.string("NET", "mainnet");
+        let network = Network::from_name(net.trim()).ok_or_else(|| {
+            ConfigError(format!(
+                "NET={net:?} is not a Kevacoin network: use mainnet, testnet or regtest"
+            ))
+        })?;
+
+        let daemon_urls = parse_daemon_urls(&daemon_url, network)?;
+
+        let services = parse_services("SERVICES", &v.string("SERVICES", ""), true)?;
+        let report_services =
+            parse_services("REPORT_SERVICES", &v.string("REPORT_SERVICES", ""), false)?;
+        let peer_announce = v.boolean("PEER_ANNOUNCE", true);
+        check_report_services(&report_services, peer_announce)?;
+
+        let needs_tls = services.iter().any(|s| s.protocol.is_tls());
+        let ssl_certfile = v
+            .get("SSL_CERTFILE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        let ssl_keyfile = v
+            .get("SSL_KEYFILE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        if needs_tls && (ssl_certfile.is_none() || ssl_keyfile.is_none()) {
+            return Err(ConfigError(
+                "SSL_CERTFILE and SSL_KEYFILE must be set for ssl:// and wss:// services \
+                 (PEM certificate chain and private key)"
+                    .into(),
+            ));
+        }
+
+        let peer_discovery = match v
+            .string("PEER_DISCOVERY", "on")
+            .trim()
+            .to_lowercase()
+            .as_str()
+        {
+            "off" | "" => PeerDiscovery::Off,
+            "self" => PeerDiscovery::SelfOnly,
+            _ => PeerDiscovery::On,
+        };
+
+        let log_level = match v.string("LOG_LEVEL", "info").trim().to_lowercase().as_str() {
+            "error" | "critical" => LogLevel::Error,
+            "warning" | "warn" => LogLevel::Warning,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            other => {
+                return Err(ConfigError(format!(
+                    "LOG_LEVEL={other:?} is not a level: use error, warning, info or debug"
+                )))
+            }
+        };
+
+        // ElectrumX forces at least 350,000 bytes so headers and histories still fit.
+        let max_send = v.integer("MAX_SEND", 10_000_000)?.max(350_000) as usize;
+        let max_recv = v.integer("MAX_RECV", 1_000_000)? as usize;
+        let workers_default = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(2);
+        let workers = v.integer("WORKERS", workers_default)?;
+        if workers == 0 {
+            return Err(ConfigError(
+                "WORKERS=0: at least one worker thread is needed".into(),
+            ));
+        }
+        let reorg_limit = v.integer("REORG_LIMIT", 800)?;
+        let banned_hashtags = v
+            .string("BANNED_HASHTAGS", "")
+            .split(',')
+            .map(|t| t.trim().trim_start_matches('#').to_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+
+        Ok(Config {
+            db_dir,
+            daemon_urls,
+            network,
+            services,
+            report_services,
+            ssl_certfile,
+            ssl_keyfile,
+            peer_discovery,
+            peer_announce,
+            banner_file: v
+                .get("BANNER_FILE")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            donation_address: v.string("DONATION_ADDRESS", ""),
+            max_send,
+            max_recv,
+            max_sessions: v.integer("MAX_SESSIONS", 1000)? as usize,
+            cost_soft_limit: v.integer("COST_SOFT_LIMIT", 1000)?,
+            cost_hard_limit: v.integer("COST_HARD_LIMIT", 10_000)?,
+            request_sleep_ms: v.integer("REQUEST_SLEEP", 2500)?,
+            initial_concurrent: v.integer("INITIAL_CONCURRENT", 10)? as usize,
+            request_timeout_s: v.integer("REQUEST_TIMEOUT", 30)?,
+            session_timeout_s: v.integer("SESSION_TIMEOUT", 600)?,
+            bandwidth_unit_cost: v.integer("BANDWIDTH_UNIT_COST", 5000)?,
+            reorg_limit: u32::try_from(reorg_limit)
+                .map_err(|_| ConfigError(format!("REORG_LIMIT={reorg_limit} is too large")))?,
+            cache_mb: v.integer("CACHE_MB", 1200)? as usize,
+            log_level,
+            anon_logs: v.boolean("ANON_LOGS", false),
+            log_sessions_s: v.integer("LOG_SESSIONS", 3600)?,
+            drop_client: v
+                .get("DROP_CLIENT")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            banned_hashtags,
+            workers: workers as usize,
+            mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),
+            warnings,
+        })
+    }
+
+    /// The SQLite index file inside `DB_DIRECTORY`.
+    pub fn db_path(&self) -> PathBuf {
+        self.db_dir.join("index.db")
+    }
+
+    /// The node's cookie file, used when `DAEMON_URL` carries no credentials.
+    pub fn cookie_file(&self) -> Option<PathBuf> {
+        let home = std::env::var_os("HOME")?;
+        let mut path = PathBuf::from(home).join(".kevacoin");
+        match self.network {
+            Network::Mainnet => {}
+            Network::Testnet => path.push("testnet8"),
+            Network::Regtest => path.push("regtest"),
+        }
+        Some(path.join(".cookie"))
+    }
+
+    /// SQLite page cache in MiB: `CACHE_MB` is sized for LevelDB, so cap it to the memory budget.
+    pub fn sqlite_cache_mb(&self) -> usize {
+        self.cache_mb.clamp(4, 64)
+    }
+}
+
+/// Splits `DAEMON_URL` into URLs, adding ElectrumX's defaults (http scheme, node RPC port).
+fn parse_daemon_urls(value: &str, network: Network) -> Result<Vec<String>> {
+    let mut urls = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (scheme, rest) = match part.split_once("://") {
+            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+            None => ("http".to_string(), part),
+        };
+        if scheme != "http" {
+            return Err(ConfigError(format!(
+                "DAEMON_URL: unsupported scheme {scheme:?} in one of its URLs: kevacoind speaks plain http"
+            )));
+        }
+        let authority = rest.split('/').next().unwrap_or("");
+        let hostport = authority.rsplit('@').next().unwrap_or("");
+        if hostport.is_empty() {
+            return Err(ConfigError(
+                "DAEMON_URL: a URL has no host: use http://user:pass@host:port/".into(),
+            ));
+        }
+        let has_port = if let Some(end) = hostport.rfind(']') {
+            hostport[end..].contains(':')
+        } else {
+            hostport.contains(':')
+        };
+        let path = &rest[authority.len()..];
+        let path = if path.is_empty() { "/" } else { path };
+        let url = if has_port {
+            format!("http://{authority}{path}")
+        } else {
+            format!("http://{authority}:{}{path}", network.rpc_port())
+        };
+        urls.push(url);
+    }
+    if urls.is_empty() {
+        return Err(ConfigError(
+            "DAEMON_URL is empty: set it to http://user:pass@host:port/".into(),
+        ));
+    }
+    Ok(urls)
+}
+
+/// Parses ElectrumX service syntax: `proto://host:port`, empty host, `[ipv6]`, rpc defaults.
+fn parse_services(var: &str, value: &str, defaults: bool) -> Result<Vec<Service>> {
+    let mut out: Vec<Service> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: &str| ConfigError(format!("{var}: \"{item}\" invalid: {why}"));
+        let (proto, rest) = item
+            .split_once("://")
+            .ok_or_else(|| bad("expected protocol://host:port"))?;
+        let protocol = Protocol::parse(proto).ok_or_else(|| bad("unknown protocol"))?;
+        let (host_str, port_str) = split_host_port(rest).map_err(|e| bad(&e))?;
+        let host = if host_str.is_empty() {
+            if defaults && protocol == Protocol::Rpc {
+                Host::Name("localhost".into())
+            } else if defaults {
+                Host::AllInterfaces
+            } else {
+                return Err(bad("a host is required"));
+            }
+        } else if let Ok(ip) = host_str.parse::<IpAddr>() {
+            Host::Ip(ip)
+        } else if host_str
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            if host_str.ends_with(".onion") {
+                return Err(bad("onion hosts are not supported"));
+            }
+            Host::Name(host_str.to_string())
+        } else {
+            return Err(bad("invalid host"));
+        };
+        let port = match port_str {
+            Some(p) => p.parse::<u16>().map_err(|_| bad("invalid port"))?,
+            None if defaults && protocol == Protocol::Rpc => 8000,
+            None => return Err(bad("a port is required")),
+        };
+        let service = Service {
+            protocol,
+            host,
+            port,
+        };
+        if out
+            .iter()
+            .any(|s| s.host == service.host && s.port == service.port)
+        {
+            return Err(ConfigError(format!(
+                "{var}: address {}:{} has multiple services",
+                service.host, service.port
+            )));
+        }
+        out.push(service);
+    }
+    Ok(out)
+}
+
+/// Splits `host:port`, `[v6]:port`, `:port`, `host` into parts.
+fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "unclosed [ in IPv6 address".to_string())?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err("expected :port after ]".into()),
+            },
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((host, _)) if host.contains(':') => {
+            Err("IPv6 addresses must be written in brackets, e.g. [::1]:50001".into())
+        }
+        Some((host, port)) => Ok((host, Some(port))),
+        None => Ok((s, None)),
+    }
+}
+
+/// ElectrumX's rules for what may be announced to the world.
+fn check_report_services(services: &[Service], peer_announce: bool) -> Result<()> {
+    for service in services {
+        if service.protocol == Protocol::Rpc {
+            return Err(ConfigError(
+                "REPORT_SERVICES: bad protocol rpc: the admin interface is never announced".into(),
+            ));
+        }
+        match &service.host {
+            Host::Ip(ip) => {
+                let private = match ip {
+                    IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+                    IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+                };
+                if ip.is_multicast() || ip.is_unspecified() || (private && peer_announce) {
+                    return Err(ConfigError(format!(
+                        "REPORT_SERVICES: bad IP address {ip}: announce a public address or name"
+                    )));
+                }
+            }
+            Host::Name(name) if name.eq_ignore_ascii_case("localhost") => {
+                return Err(ConfigError(
+                    "REPORT_SERVICES: bad host localhost: announce a public address or name".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads a systemd-style environment file (`KEY=value`, `#` comments, optional quotes).
+pub fn read_env_file(path: &std::path::Path) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read --env-file {}: {e}", path.display())))?;
+    let mut map = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (key, value) = line.split_once('=').ok_or_else(|| {
+            ConfigError(format!(
+                "{}:{}: expected KEY=value, found {line:?}",
+                path.display(),
+                n + 1
+            ))
+        })?;
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ConfigError(format!(
+                "{}:{}: {key:?} is not a variable name",
+                path.display(),
+                n + 1
+            )));
+        }
+        let value = value.trim();
+        let value = strip_quotes(value);
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
+}
+
+fn strip_quotes(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return &v[1..v.len() - 1];
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = [
+            ("DB_DIRECTORY", "/tmp/db"),
+            ("DAEMON_URL", "http://u:p@127.0.0.1:9337/"),
+            ("COIN", "Kevacoin"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_follow_electrumx() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.network, Network::Mainnet);
+        assert_eq!(c.max_send, 10_000_000);
+        assert_eq!(c.max_sessions, 1000);
+        assert_eq!(c.cost_soft_limit, 1000);
+        assert_eq!(c.cost_hard_limit, 10_000);
+        assert_eq!(c.reorg_limit, 800);
+        assert_eq!(c.session_timeout_s, 600);
+        assert!(c.services.is_empty());
+        assert_eq!(c.peer_discovery, PeerDiscovery::On);
+    }
+
+    #[test]
+    fn services_syntax() {
+        let c = Config::from_vars(&vars(&[
+            (
+                "SERVICES",
+                "tcp://:50001,ssl://0.0.0.0:50002,ws://[::1]:50003,rpc://",
+            ),
+            ("SSL_CERTFILE", "/c.pem"),
+            ("SSL_KEYFILE", "/k.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(c.services.len(), 4);
+        assert_eq!(c.services[0].host, Host::AllInterfaces);
+        assert_eq!(c.services[0].port, 50001);
+        assert_eq!(c.services[2].host, Host::Ip("::1".parse().unwrap()));
+        assert_eq!(c.services[3].protocol, Protocol::Rpc);
+        assert_eq!(c.services[3].port, 8000);
+        assert!(c.services[3].is_loopback());
+        assert_eq!(c.services[2].to_string(), "ws://[::1]:50003");
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (k, v) in [
+            ("NET", "moonnet"),
+            ("COIN", "Bitcoin"),
+            ("MAX_SEND", "lots"),
+            ("SERVICES", "foo://:1"),
+            ("SERVICES", "tcp://:99999"),
+            ("SERVICES", "tcp://:50001,ssl://:50001"),
+            ("REPORT_SERVICES", "tcp://127.0.0.1:50001"),
+            ("LOG_LEVEL", "loud"),
+            ("TCP_PORT", "50001"),
+            ("SERVICES", "ssl://:50002"),
+        ] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
+            let named = err.contains(k) || (k == "SERVICES" && err.contains("SSL_CERTFILE"));
+            assert!(named, "{k}={v}: {err}");
+        }
+        let mut m = vars(&[]);
+        m.remove("DB_DIRECTORY");
+        assert!(Config::from_vars(&m)
+            .unwrap_err()
+            .0
+            .contains("DB_DIRECTORY"));
+    }
+
+    #[test]
+    fn db_engine_is_accepted_with_a_note() {
+        let c = Config::from_vars(&vars(&[("DB_ENGINE", "rocksdb")])).unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("SQLite")));
+    }
+
+    #[test]
+    fn banned_hashtags_are_normalised() {
+        let c = Config::from_vars(&vars(&[("BANNED_HASHTAGS", " Spam, #Scam ,,")])).unwrap();
+        assert_eq!(c.banned_hashtags, vec!["spam", "scam"]);
+    }
+
+    #[test]
+    fn env_file_parses_systemd_style() {
+        let dir = std::env::temp_dir().join(format!("keva-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("env");
+        std::fs::write(
+            &path,
+            "# comment\nCOIN = Kevacoin\nDAEMON_URL=\"http://a:b@127.0.0.1:9337\"\nexport NET=mainnet\n",
+        )
+        .unwrap();
+        let m = read_env_file(&path).unwrap();
+        assert_eq!(m["DAEMON_URL"], "http://a:b@127.0.0.1:9337");
+        assert_eq!(m["NET"], "mainnet");
+        std::fs::write(&path, "garbage line\n").unwrap();
+        assert!(read_env_file(&path).unwrap_err().0.contains(":1:"));
+    }
+}

@@ -11,4 +11,5 @@ pub mod config;
 pub mod daemon;
 pub mod devnode;
 pub mod index;
+pub mod mempool;
 pub mod server;

@@ -27,7 +27,7 @@ pub fn base58_encode(b: &[u8]) -> String {
         }
     }
     let mut s = String::with_capacity(zeros + digits.len());
-    s.extend(std::iter::repeat('1').take(zeros));
+    s.extend(std::iter::repeat_n('1', zeros));
     s.extend(
         digits
             .iter()
