@@ -10,6 +10,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::chain::{self, Hash32, OutPoint, Transaction};
+use crate::daemon::Daemon;
 
 /// A confirmed output as the index knows it: what the mempool needs to price and attribute spends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,10 +169,15 @@ fn display_order(h: &Hash32) -> [u8; 32] {
     r
 }
 
-/// Shares the current snapshot between the mempool thread and the workers.
+/// Shares the current snapshot between the mempool thread, the sync thread and the workers.
+///
+/// The gate keeps the index and the mempool view consistent: a worker answers a request inside
+/// [`Mempool::consistent`], and the sync thread commits a block and drops its transactions from
+/// the view inside [`Mempool::commit_block`], so no request sees a payment in both or in neither.
 #[derive(Clone, Default)]
 pub struct Mempool {
     current: Arc<RwLock<Arc<Snapshot>>>,
+    gate: Arc<RwLock<()>>,
 }
 
 impl Mempool {
@@ -183,6 +189,139 @@ impl Mempool {
     /// Replaces the view atomically.
     pub fn publish(&self, snapshot: Snapshot) {
         *self.current.write() = Arc::new(snapshot);
+    }
+
+    /// Replaces the view only if it is still `base`: a refresh computed from a view that a block
+    /// commit has since replaced would bring mined transactions back.
+    pub fn publish_over(&self, base: &Arc<Snapshot>, snapshot: Snapshot) -> bool {
+        let mut current = self.current.write();
+        if !Arc::ptr_eq(&current, base) {
+            return false;
+        }
+        *current = Arc::new(snapshot);
+        true
+    }
+
+    /// Runs `f` with the current view while no block commit can happen: index reads made inside
+    /// `f` and the view agree.
+    pub fn consistent<R>(&self, f: impl FnOnce(&Arc<Snapshot>) -> R) -> R {
+        let _gate = self.gate.read();
+        let snapshot = self.snapshot();
+        f(&snapshot)
+    }
+
+    /// Runs the index commit `commit` and removes the transactions it confirmed (and any
+    /// mempool transaction spending the same outputs) from the view in one step.
+    pub fn commit_block<R, E>(
+        &self,
+        commit: impl FnOnce() -> Result<(R, Vec<Hash32>, Vec<OutPoint>), E>,
+    ) -> Result<(R, HashSet<Hash32>), E> {
+        let _gate = self.gate.write();
+        let (result, mined, spent) = commit()?;
+        let old = self.snapshot();
+        let mined: HashSet<Hash32> = mined.into_iter().collect();
+        let conflicts: HashSet<Hash32> = spent
+            .iter()
+            .filter_map(|o| old.spender(o).copied())
+            .collect();
+        if mined.is_empty() && conflicts.is_empty() {
+            return Ok((result, HashSet::new()));
+        }
+        let mut doomed: HashSet<Hash32> = old
+            .txs
+            .keys()
+            .filter(|t| mined.contains(*t) || conflicts.contains(*t))
+            .copied()
+            .collect();
+        // Children of a conflicting transaction are invalid too.
+        loop {
+            let before = doomed.len();
+            for (txid, tx) in &old.txs {
+                let mined_parent_is_fine = |p: &Hash32| mined.contains(p);
+                if !doomed.contains(txid)
+                    && tx.tx.inputs.iter().any(|i| {
+                        doomed.contains(&i.prevout.txid) && !mined_parent_is_fine(&i.prevout.txid)
+                    })
+                {
+                    doomed.insert(*txid);
+                }
+            }
+            if doomed.len() == before {
+                break;
+            }
+        }
+        let mut kept = HashMap::new();
+        for (txid, tx) in &old.txs {
+            if doomed.contains(txid) {
+                continue;
+            }
+            let mut tx = tx.clone();
+            if tx.has_unconfirmed_inputs
+                && !tx.tx.inputs.iter().any(|i| {
+                    old.txs.contains_key(&i.prevout.txid) && !doomed.contains(&i.prevout.txid)
+                })
+            {
+                // Every unconfirmed parent was just mined: height -1 becomes 0.
+                let mut updated = (*tx).clone();
+                updated.has_unconfirmed_inputs = false;
+                tx = Arc::new(updated);
+            }
+            kept.insert(*txid, tx);
+        }
+        let bytes = kept.values().map(|t| t.bytes).sum();
+        let new = index(kept, bytes);
+        let touched = touched(&old, &new);
+        self.publish(new);
+        Ok((result, touched))
+    }
+}
+
+/// Polls the node and keeps the shared view up to date.
+pub struct Poller {
+    daemon: Daemon,
+    mempool: Mempool,
+    builder: Builder,
+}
+
+impl Poller {
+    /// A poller publishing into `mempool`, keeping at most `max_bytes` of transactions.
+    pub fn new(daemon: Daemon, mempool: Mempool, max_bytes: usize) -> Poller {
+        Poller {
+            daemon,
+            mempool,
+            builder: Builder::new(max_bytes),
+        }
+    }
+
+    /// One refresh: the node's txids, the new transactions, the next view. Returns the
+    /// scripthashes whose status may have changed (empty when nothing did).
+    pub fn poll_once(
+        &mut self,
+        lookup: &mut dyn OutputLookup,
+    ) -> Result<HashSet<Hash32>, crate::daemon::Error> {
+        let base = self.mempool.snapshot();
+        let node_txids = self.daemon.raw_mempool()?;
+        let missing = self.builder.missing(&base, &node_txids);
+        let mut fetched = Vec::with_capacity(missing.len());
+        for chunk in missing.chunks(500) {
+            for raw in self.daemon.raw_transactions(chunk)?.into_iter().flatten() {
+                match Transaction::from_bytes(&raw) {
+                    Ok(tx) => fetched.push(tx),
+                    Err(e) => eprintln!("mempool: skipping a transaction the node sent: {e}"),
+                }
+            }
+        }
+        let next = self.builder.build(&base, &node_txids, fetched, lookup);
+        let changed = touched(&base, &next);
+        if changed.is_empty() && next.len() == base.len() {
+            return Ok(changed);
+        }
+        if self.mempool.publish_over(&base, next) {
+            Ok(changed)
+        } else {
+            // A block was committed meanwhile; the next poll starts from its view.
+            Ok(HashSet::new())
+        }
     }
 }
 
