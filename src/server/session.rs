@@ -374,9 +374,9 @@ impl Session {
     /// Periodic work: request timeouts, the idle timeout and delayed requests.
     pub fn tick(&mut self, now: Instant, shared: &Shared, eff: &mut Effects) {
         let limits = &shared.settings.limits;
+        // Also ends sessions stuck while closing (a client that stopped reading its replies).
         if !limits.session_timeout.is_zero()
             && now.saturating_duration_since(self.last_recv) >= limits.session_timeout
-            && self.closing.is_none()
         {
             self.close(Closing::Now);
             return;
