@@ -1,8 +1,8 @@
 //! Bitcoin/SegWit transaction serialization (SegWit is active on Kevacoin from genesis).
 
-use super::encode::{compact_size_len, write_compact_size, write_var_bytes, Cursor, Error, Result};
-use super::hash::sha256d;
+use super::encode::{compact_size_len, write_compact_size, Cursor, Error, Result};
 use super::Hash32;
+use sha2::{Digest, Sha256};
 
 /// Tx version that marks keva transactions (the Namecoin value).
 pub const KEVA_TX_VERSION: i32 = 0x7100;
@@ -56,6 +56,38 @@ pub struct Transaction {
     pub outputs: Vec<TxOut>,
     /// nLockTime.
     pub lock_time: u32,
+}
+
+/// Where serialized bytes go: a buffer, or straight into a hasher (txids without a copy).
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, b: &[u8]) {
+        self.update(b);
+    }
+}
+
+fn put_compact_size(out: &mut impl Sink, n: u64) {
+    let mut buf = Vec::new();
+    if n < 0xfd {
+        out.put(&[n as u8]);
+    } else {
+        write_compact_size(&mut buf, n);
+        out.put(&buf);
+    }
+}
+
+fn put_var_bytes(out: &mut impl Sink, b: &[u8]) {
+    put_compact_size(out, b.len() as u64);
+    out.put(b);
 }
 
 /// Smallest possible serialized input (outpoint, empty script, sequence).
@@ -178,32 +210,38 @@ impl Transaction {
         self.inputs.iter().any(|i| !i.witness.is_empty())
     }
 
-    fn write(&self, out: &mut Vec<u8>, witness: bool) {
-        out.extend_from_slice(&self.version.to_le_bytes());
+    fn write(&self, out: &mut impl Sink, witness: bool) {
+        out.put(&self.version.to_le_bytes());
         if witness {
-            out.extend_from_slice(&[0x00, 0x01]);
+            out.put(&[0x00, 0x01]);
         }
-        write_compact_size(out, self.inputs.len() as u64);
+        put_compact_size(out, self.inputs.len() as u64);
         for i in &self.inputs {
-            out.extend_from_slice(&i.prevout.txid);
-            out.extend_from_slice(&i.prevout.vout.to_le_bytes());
-            write_var_bytes(out, &i.script_sig);
-            out.extend_from_slice(&i.sequence.to_le_bytes());
+            out.put(&i.prevout.txid);
+            out.put(&i.prevout.vout.to_le_bytes());
+            put_var_bytes(out, &i.script_sig);
+            out.put(&i.sequence.to_le_bytes());
         }
-        write_compact_size(out, self.outputs.len() as u64);
+        put_compact_size(out, self.outputs.len() as u64);
         for o in &self.outputs {
-            out.extend_from_slice(&o.value.to_le_bytes());
-            write_var_bytes(out, &o.script_pubkey);
+            out.put(&o.value.to_le_bytes());
+            put_var_bytes(out, &o.script_pubkey);
         }
         if witness {
             for i in &self.inputs {
-                write_compact_size(out, i.witness.len() as u64);
+                put_compact_size(out, i.witness.len() as u64);
                 for item in &i.witness {
-                    write_var_bytes(out, item);
+                    put_var_bytes(out, item);
                 }
             }
         }
-        out.extend_from_slice(&self.lock_time.to_le_bytes());
+        out.put(&self.lock_time.to_le_bytes());
+    }
+
+    fn hash(&self, witness: bool) -> Hash32 {
+        let mut h = Sha256::new();
+        self.write(&mut h, witness);
+        Sha256::digest(h.finalize()).into()
     }
 
     /// Network serialization: witness form when any input has a witness.
@@ -222,12 +260,12 @@ impl Transaction {
 
     /// Transaction id (sha256d of the non-witness form), internal order.
     pub fn txid(&self) -> Hash32 {
-        sha256d(&self.serialize_no_witness())
+        self.hash(false)
     }
 
     /// Witness id (sha256d of the full form); equals the txid without witness.
     pub fn wtxid(&self) -> Hash32 {
-        sha256d(&self.serialize())
+        self.hash(self.has_witness())
     }
 
     /// A coinbase has exactly one input, spending the null outpoint.
