@@ -16,6 +16,7 @@ pub mod writer;
 
 pub use read::Reader;
 
+pub use sync::{ChainEvent, SyncConfig, Syncer};
 pub use writer::Writer;
 
 use std::fmt;
