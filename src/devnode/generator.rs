@@ -199,8 +199,8 @@ impl Gen {
         } else if roll < 50 {
             let name = format!("{} {}", self.rng.pick(WORDS), self.counter);
             self.counter += 1;
-            node.submit_built(node.wallet.keva_namespace(name.as_bytes()))
-                .map(|b| {
+            let built = node.wallet.keva_namespace(name.as_bytes());
+            node.submit_built(built).map(|b| {
                     if let Some(ns) = b.namespace {
                         self.keys.push((ns, Vec::new()));
                     }
@@ -230,7 +230,8 @@ impl Gen {
                 script_pubkey: script,
             });
         }
-        node.submit_built(node.wallet.pay(outputs)).map(|_| ())
+        let built = node.wallet.pay(outputs);
+        node.submit_built(built).map(|_| ())
     }
 
     fn keva(&mut self, node: &mut NodeState, ns: &[u8], roll: u64) -> Result<(), String> {
@@ -238,11 +239,11 @@ impl Gen {
         let (key, value, extra): (Vec<u8>, Vec<u8>, Vec<TxOut>) = if roll < 70 || self.posts.is_empty() {
             // A plain post, sometimes the profile.
             if self.rng.chance(0.1) {
+                let word = self.rng.pick(WORDS).to_string();
+                let bio = self.text();
                 let v = format!(
-                    "{{\"displayName\":\"{} {}\",\"bio\":\"{}\"}}",
-                    self.rng.pick(WORDS),
-                    self.counter,
-                    self.text()
+                    "{{\"displayName\":\"{word} {}\",\"bio\":\"{bio}\"}}",
+                    self.counter
                 );
                 (PROFILE_KEY.to_vec(), v.into_bytes(), Vec::new())
             } else {
@@ -257,7 +258,8 @@ impl Gen {
                 if !list.is_empty() {
                     let k = list[self.rng.below(list.len() as u64) as usize].clone();
                     self.keys[i].1.retain(|x| x != &k);
-                    return node.submit_built(node.wallet.keva_delete(ns, &k)).map(|_| ());
+                    let built = node.wallet.keva_delete(ns, &k);
+                    return node.submit_built(built).map(|_| ());
                 }
             }
             return self.payment(node);
@@ -281,7 +283,8 @@ impl Gen {
             (key, value, extra)
         };
         let owner = node.wallet.namespace_owner_script(ns).unwrap_or_default();
-        let built = node.submit_built(node.wallet.keva_put(ns, &key, &value, extra))?;
+        let built = node.wallet.keva_put(ns, &key, &value, extra);
+        let built = node.submit_built(built)?;
         if key.first() != Some(&0) {
             self.posts.push(Post {
                 txid: built.txid,

@@ -32,7 +32,7 @@ pub struct NamespaceTruth {
 }
 
 /// An unspent output.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Utxo {
     /// The output.
     pub outpoint: OutPoint,
@@ -95,7 +95,7 @@ impl Truth {
             });
         }
         for v in utxos.values_mut() {
-            v.sort();
+            v.sort_by_key(|u| (u.outpoint.txid, u.outpoint.vout));
         }
         Truth {
             height: chain.height(),

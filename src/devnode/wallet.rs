@@ -144,7 +144,8 @@ pub struct Wallet {
     seed: u64,
     keys: Vec<Key>,
     owned: HashMap<Hash32, usize>,
-    coins: BTreeMap<OutPoint, Coin>,
+    /// Keyed by (txid, vout) for a deterministic spending order.
+    coins: BTreeMap<(Hash32, u32), Coin>,
     /// Namespace id → the keva output that currently holds it.
     keva_coins: BTreeMap<Vec<u8>, (OutPoint, Coin)>,
     /// Fee rate used for built transactions, satoshis per vbyte.
@@ -210,7 +211,7 @@ impl Wallet {
     /// Updates coins from a transaction that entered the mempool or a block.
     pub fn observe(&mut self, meta: &TxMeta, confirmed: bool) {
         for op in &meta.inputs {
-            if self.coins.remove(op).is_none() {
+            if self.coins.remove(&(op.txid, op.vout)).is_none() {
                 self.keva_coins.retain(|_, (o, _)| o != op);
             }
         }
@@ -233,7 +234,7 @@ impl Wallet {
                     self.keva_coins.insert(k.op.namespace().to_vec(), (op, coin));
                 }
                 _ => {
-                    self.coins.insert(op, coin);
+                    self.coins.insert((op.txid, op.vout), coin);
                 }
             }
         }
@@ -278,7 +279,10 @@ impl Wallet {
             .coins
             .iter()
             .find(|(_, c)| c.value > KEVA_LOCK + 100_000)
-            .map(|(op, _)| *op)
+            .map(|((txid, vout), _)| OutPoint {
+                txid: *txid,
+                vout: *vout,
+            })
             .ok_or("the wallet has no coin to register a namespace with: mine blocks to it first")?;
         let namespace = derive_namespace(&first);
         let op = KevaOp::Namespace {
@@ -357,7 +361,7 @@ impl Wallet {
             have += c.value;
         }
         for op in &first {
-            let c = self.coins.get(op).cloned().ok_or("coin to spend first is gone")?;
+            let c = self.coins.get(&(op.txid, op.vout)).cloned().ok_or("coin to spend first is gone")?;
             have += c.value;
             inputs.push((*op, c));
         }
@@ -376,11 +380,16 @@ impl Wallet {
                 return Ok(self.assemble(version, &inputs, &outputs, None));
             }
             match iter.next() {
-                Some((op, c)) if !inputs.iter().any(|(o, _)| o == op) => {
-                    have += c.value;
-                    inputs.push((*op, c.clone()));
+                Some(((txid, vout), c)) => {
+                    let op = OutPoint {
+                        txid: *txid,
+                        vout: *vout,
+                    };
+                    if !inputs.iter().any(|(o, _)| *o == op) {
+                        have += c.value;
+                        inputs.push((op, c.clone()));
+                    }
                 }
-                Some(_) => {}
                 None => {
                     return Err(format!(
                         "the wallet cannot pay {target} sat plus fee: it holds {} sat in {} coins; \
