@@ -1,1 +1,483 @@
-//! A kevacoind stand-in for tests and the demo: a generated regtest chain served over HTTP JSON-RPC.
+//! A kevacoind stand-in for tests and the demo: a generated regtest chain served over HTTP
+//! JSON-RPC with basic auth, with the node's response shapes and error codes, plus controls
+//! (mine, mempool, reorg, faults) as a Rust API and as `dev_*` RPC methods.
+//!
+//! It is built on the `chain` code and never linked into the serving path.
+
+pub mod analyze;
+pub mod generator;
+mod http;
+pub mod node;
+mod rpc;
+pub mod state;
+pub mod truth;
+pub mod wallet;
+
+pub use generator::{GenConfig, Shape};
+pub use node::{NodeState, Settings};
+pub use state::Reject;
+pub use truth::Truth;
+pub use wallet::AddrKind;
+
+use crate::chain::{Hash32, Network, Transaction, TxOut};
+use base64::Engine as _;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A misbehaviour the stand-in can be told to show, to test retries and timeouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer HTTP 500 with a body that is not JSON.
+    Http500,
+    /// Wait this long before answering.
+    Delay(Duration),
+    /// Answer -28 "Loading block index..." like a node that is starting.
+    WarmingUp,
+    /// Send only half of the JSON body, then close.
+    Truncate,
+    /// Close the connection without answering.
+    Close,
+}
+
+/// How to start a stand-in.
+#[derive(Clone, Debug)]
+pub struct DevNodeConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// `rpcuser`.
+    pub rpcuser: String,
+    /// `rpcpassword`.
+    pub rpcpassword: String,
+    /// Write a `.cookie` file into this directory (and accept its credentials too).
+    pub cookie_dir: Option<PathBuf>,
+    /// Whose genesis block the chain starts from (regtest by default).
+    pub network: Network,
+    /// Blocks to generate after genesis.
+    pub blocks: u32,
+    /// Seed of the generator and the wallet.
+    pub seed: u64,
+    /// Chain shape; `None` picks by size.
+    pub shape: Option<Shape>,
+    /// Serve confirmed transactions (`-txindex`).
+    pub txindex: bool,
+}
+
+impl Default for DevNodeConfig {
+    fn default() -> Self {
+        DevNodeConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rpcuser: "user".into(),
+            rpcpassword: "pass".into(),
+            cookie_dir: None,
+            network: Network::Regtest,
+            blocks: 0,
+            seed: 1,
+            shape: None,
+            txindex: true,
+        }
+    }
+}
+
+struct FaultState {
+    fault: Option<Fault>,
+    remaining: u32,
+}
+
+struct Shared {
+    state: Mutex<NodeState>,
+    faults: Mutex<FaultState>,
+    /// Accepted `Authorization` header values.
+    auth: Vec<String>,
+    stop: Arc<AtomicBool>,
+}
+
+/// A running stand-in node; stops when dropped.
+pub struct DevNode {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    cfg: DevNodeConfig,
+    cookie_file: Option<PathBuf>,
+    accept: Option<JoinHandle<()>>,
+}
+
+fn basic(user_pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
+}
+
+impl DevNode {
+    /// Generates the chain and starts serving it.
+    pub fn start(cfg: DevNodeConfig) -> Result<DevNode, String> {
+        let mut state = NodeState::new(cfg.network, cfg.seed)?;
+        state.settings.txindex = cfg.txindex;
+        let gen = GenConfig {
+            shape: cfg
+                .shape
+                .unwrap_or(GenConfig::auto(cfg.blocks, cfg.seed).shape),
+            ..GenConfig::auto(cfg.blocks, cfg.seed)
+        };
+        generator::generate(&mut state, &gen)?;
+        let listener = TcpListener::bind(cfg.bind)
+            .map_err(|e| format!("cannot listen on {}: {e} (is the port in use?)", cfg.bind))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let mut auth = vec![basic(&format!("{}:{}", cfg.rpcuser, cfg.rpcpassword))];
+        let mut cookie_file = None;
+        if let Some(dir) = &cfg.cookie_dir {
+            let secret = crate::chain::hash::to_hex(&crate::chain::hash::sha256(
+                format!("cookie {} {:?}", cfg.seed, std::time::SystemTime::now()).as_bytes(),
+            ));
+            let line = format!("__cookie__:{secret}");
+            let path = dir.join(".cookie");
+            std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&path, &line))
+                .map_err(|e| format!("cannot write the cookie file {}: {e}", path.display()))?;
+            auth.push(basic(&line));
+            cookie_file = Some(path);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            faults: Mutex::new(FaultState {
+                fault: None,
+                remaining: 0,
+            }),
+            auth,
+            stop: Arc::clone(&stop),
+        });
+        let handler_shared = Arc::clone(&shared);
+        let handler: Arc<http::Handler> = Arc::new(move |req| handle(&handler_shared, req));
+        let accept = http::serve(listener, handler, stop);
+        Ok(DevNode {
+            shared,
+            addr,
+            cfg,
+            cookie_file,
+            accept: Some(accept),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://user:pass@addr/`, ready for `DAEMON_URL`.
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}:{}@{}/",
+            self.cfg.rpcuser, self.cfg.rpcpassword, self.addr
+        )
+    }
+
+    /// `http://addr/` (for cookie authentication).
+    pub fn url_without_credentials(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The `.cookie` file, when a cookie directory was configured.
+    pub fn cookie_file(&self) -> Option<PathBuf> {
+        self.cookie_file.clone()
+    }
+
+    /// The network whose genesis the chain starts from.
+    pub fn network(&self) -> Network {
+        self.cfg.network
+    }
+
+    /// Whether the server was asked to stop (the `stop` RPC).
+    pub fn stop_requested(&self) -> bool {
+        self.shared.stop.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on the node state under its lock (for anything the helpers below lack).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut NodeState) -> R) -> R {
+        f(&mut self.shared.state.lock())
+    }
+
+    /// Height of the tip.
+    pub fn height(&self) -> u32 {
+        self.with_state(|s| s.chain.height())
+    }
+
+    /// Hash of the tip.
+    pub fn tip(&self) -> Hash32 {
+        self.with_state(|s| s.chain.tip_hash())
+    }
+
+    /// Hash of the block at `height`.
+    pub fn block_hash(&self, height: u32) -> Option<Hash32> {
+        self.with_state(|s| s.chain.hash_at(height))
+    }
+
+    /// Serialized block at `height`.
+    pub fn block_bytes(&self, height: u32) -> Option<Vec<u8>> {
+        self.with_state(|s| s.chain.block_bytes(height))
+    }
+
+    /// Mines `n` blocks to the wallet, the mempool going into the first.
+    pub fn mine(&self, n: u32) -> Vec<Hash32> {
+        self.with_state(|s| s.mine(n, None, true))
+    }
+
+    /// Mines `n` blocks paying `script`, without touching the mempool.
+    pub fn mine_empty_to(&self, n: u32, script: &[u8]) -> Vec<Hash32> {
+        self.with_state(|s| s.mine(n, Some(script), false))
+    }
+
+    /// A fresh wallet address: (output script, address string).
+    pub fn new_address(&self, kind: AddrKind) -> (Vec<u8>, String) {
+        self.with_state(|s| {
+            let k = s.wallet.new_key(kind);
+            let net = s.chain.network();
+            (s.wallet.key(k).script(), s.wallet.address(k, net).unwrap_or_default())
+        })
+    }
+
+    /// Pays `value` satoshis to `script` from the wallet into the mempool; returns the txid.
+    pub fn pay(&self, script: &[u8], value: u64) -> Result<Hash32, String> {
+        self.with_state(|s| {
+            let b = s.wallet.pay(vec![TxOut {
+                value,
+                script_pubkey: script.to_vec(),
+            }]);
+            s.submit_built(b).map(|b| b.txid)
+        })
+    }
+
+    /// Registers a namespace into the mempool; returns (txid, 21-byte namespace id).
+    pub fn keva_namespace(&self, display_name: &str) -> Result<(Hash32, Vec<u8>), String> {
+        self.with_state(|s| {
+            let b = s.wallet.keva_namespace(display_name.as_bytes());
+            let b = s.submit_built(b)?;
+            Ok((b.txid, b.namespace.unwrap_or_default()))
+        })
+    }
+
+    /// Puts `key` = `value` into a wallet namespace (mempool); returns the txid.
+    pub fn keva_put(&self, ns: &[u8], key: &[u8], value: &[u8]) -> Result<Hash32, String> {
+        self.with_state(|s| {
+            let b = s.wallet.keva_put(ns, key, value, Vec::new());
+            s.submit_built(b).map(|b| b.txid)
+        })
+    }
+
+    /// Deletes `key` from a wallet namespace (mempool); returns the txid.
+    pub fn keva_delete(&self, ns: &[u8], key: &[u8]) -> Result<Hash32, String> {
+        self.with_state(|s| {
+            let b = s.wallet.keva_delete(ns, key);
+            s.submit_built(b).map(|b| b.txid)
+        })
+    }
+
+    /// Replies (`00 01`), shares (`00 02`) or likes (`00 03`) post `target` from namespace
+    /// `ns`; a like with `reward` also pays that (script, value). Returns the txid.
+    pub fn keva_react(
+        &self,
+        ns: &[u8],
+        kind: u8,
+        target: &Hash32,
+        text: &[u8],
+        reward: Option<(Vec<u8>, u64)>,
+    ) -> Result<Hash32, String> {
+        let mut key = vec![0x00, kind];
+        key.extend(target.iter().rev());
+        let extra = reward
+            .map(|(script_pubkey, value)| vec![TxOut {
+                value,
+                script_pubkey,
+            }])
+            .unwrap_or_default();
+        self.with_state(|s| {
+            let b = s.wallet.keva_put(ns, &key, text, extra);
+            s.submit_built(b).map(|b| b.txid)
+        })
+    }
+
+    /// Submits a transaction like `sendrawtransaction`.
+    pub fn submit(&self, tx: Transaction) -> Result<Hash32, Reject> {
+        self.with_state(|s| s.submit(tx))
+    }
+
+    /// Mempool txids in arrival order.
+    pub fn mempool(&self) -> Vec<Hash32> {
+        self.with_state(|s| s.chain.mempool_txids())
+    }
+
+    /// Drops mempool transactions (all when `None`) with their descendants.
+    pub fn drop_mempool(&self, txids: Option<&[Hash32]>) -> Vec<Hash32> {
+        self.with_state(|s| s.drop_mempool(txids))
+    }
+
+    /// Replaces the last `depth` blocks by `new_blocks` others; the old branch's transactions
+    /// return to the mempool and go into the first new block. Returns the new hashes.
+    pub fn reorg(&self, depth: u32, new_blocks: u32) -> Vec<Hash32> {
+        self.with_state(|s| s.reorg(depth, new_blocks, true, true))
+    }
+
+    /// Goes back to `height` (like `invalidateblock` of the block above it).
+    pub fn rewind(&self, height: u32) -> u32 {
+        self.with_state(|s| s.rewind(height, true))
+    }
+
+    /// Makes the next `count` non-`dev_` requests misbehave (`None` clears).
+    pub fn set_fault(&self, fault: Option<Fault>, count: u32) {
+        let mut f = self.shared.faults.lock();
+        f.remaining = if fault.is_some() { count } else { 0 };
+        f.fault = fault;
+    }
+
+    /// Changes run-time settings (txindex, fee estimate, relay fee).
+    pub fn set(&self, f: impl FnOnce(&mut Settings)) {
+        self.with_state(|s| f(&mut s.settings))
+    }
+
+    /// Ground truth of the confirmed chain.
+    pub fn truth(&self) -> Truth {
+        self.with_state(|s| Truth::compute(&s.chain))
+    }
+
+    /// Stops serving (also done on drop).
+    pub fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            http::wake(self.addr);
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"result": null, "error": {"code": code, "message": message}, "id": id})
+}
+
+fn handle(shared: &Shared, req: &http::Request) -> http::Response {
+    let full = |status: u16, body: Vec<u8>| http::Response::Full {
+        status,
+        body,
+        extra_headers: Vec::new(),
+    };
+    let authorized = req
+        .authorization
+        .as_ref()
+        .is_some_and(|a| shared.auth.iter().any(|ok| ok == a));
+    if !authorized {
+        return http::Response::Full {
+            status: 401,
+            body: Vec::new(),
+            extra_headers: vec![("WWW-Authenticate", "Basic realm=\"jsonrpc\"".into())],
+        };
+    }
+    if req.method != "POST" {
+        return full(405, b"JSONRPC server handles only POST requests".to_vec());
+    }
+    let parsed: Value = match serde_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(_) => {
+            return full(500, rpc_error(&Value::Null, -32700, "Parse error").to_string().into_bytes())
+        }
+    };
+    let is_dev = |v: &Value| v["method"].as_str().is_some_and(|m| m.starts_with("dev_"));
+    let control = match &parsed {
+        Value::Array(items) => !items.is_empty() && items.iter().all(is_dev),
+        v => is_dev(v),
+    };
+    if !control {
+        let fault = {
+            let mut f = shared.faults.lock();
+            if f.remaining > 0 {
+                f.remaining -= 1;
+                f.fault.clone()
+            } else {
+                None
+            }
+        };
+        match fault {
+            Some(Fault::Http500) => return full(500, b"internal error (injected)".to_vec()),
+            Some(Fault::Delay(d)) => std::thread::sleep(d),
+            Some(Fault::WarmingUp) => {
+                return full(
+                    500,
+                    rpc_error(&Value::Null, -28, "Loading block index...")
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+            Some(Fault::Truncate) => {
+                let (status, body) = answer(shared, &parsed);
+                return http::Response::Truncated { status, body };
+            }
+            Some(Fault::Close) => return http::Response::Close,
+            None => {}
+        }
+    }
+    let (status, body) = answer(shared, &parsed);
+    full(status, body)
+}
+
+/// Answers a single or batch request: (HTTP status, body).
+fn answer(shared: &Shared, parsed: &Value) -> (u16, Vec<u8>) {
+    match parsed {
+        Value::Array(items) => {
+            let out: Vec<Value> = items.iter().map(|item| one(shared, item).1).collect();
+            (200, Value::Array(out).to_string().into_bytes())
+        }
+        single => {
+            let (status, v) = one(shared, single);
+            (status, v.to_string().into_bytes())
+        }
+    }
+}
+
+fn one(shared: &Shared, req: &Value) -> (u16, Value) {
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = req.get("method").and_then(Value::as_str) else {
+        return (400, rpc_error(&id, -32600, "Method must be a string"));
+    };
+    let params: Vec<Value> = match req.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return (500, rpc_error(&id, -32600, "Params must be an array")),
+    };
+    let result = {
+        let mut state = shared.state.lock();
+        rpc::dispatch(&mut state, method, &params)
+    };
+    match result {
+        Ok((v, effect)) => {
+            match effect {
+                rpc::Effect::None => {}
+                rpc::Effect::Fault(fr) => {
+                    let mut f = shared.faults.lock();
+                    f.remaining = if fr.fault.is_some() { fr.count } else { 0 };
+                    f.fault = fr.fault;
+                }
+                rpc::Effect::Stop => shared.stop.store(true, Ordering::SeqCst),
+            }
+            (200, json!({"result": v, "error": null, "id": id}))
+        }
+        Err(r) => {
+            let status = match r.code {
+                -32600 => 400,
+                -32601 => 404,
+                _ => 500,
+            };
+            (status, rpc_error(&id, r.code, &r.message))
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The blocking JSON-RPC client for kevacoind: the only code that talks to the node.
+//!
+//! `Daemon` is a cheap `Clone` (one shared keep-alive pool), so the sync thread, the mempool
+//! thread and worker threads can each hold one. Bulk calls go out as JSON-RPC batches. While the
+//! node answers -28 (warming up) a call waits with backoff and logs once.
+
+mod error;
+mod transport;
+
+pub use error::{Error, NodeError};
+pub use transport::redact;
+
+use crate::chain::hash::{from_hex, hash_from_hex, hash_to_hex};
+use crate::chain::{Hash32, Network};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use transport::Transport;
+
+/// Requests per HTTP round trip for the batched calls (bounds request and answer size).
+const MAX_BATCH: usize = 1000;
+/// Longest pause between retries while the node warms up.
+const MAX_WARMUP_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Writes one operator log line for the daemon layer.
+pub(crate) fn log(msg: &str) {
+    eprintln!("INFO:daemon: {msg}");
+}
+
+/// How to reach the node; built from `DAEMON_URL`, `NET` and friends.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Node URLs in failover order; each may itself be a comma-separated list.
+    pub urls: Vec<String>,
+    /// The node's `.cookie` file, used for URLs without `user:pass@`.
+    pub cookie_file: Option<PathBuf>,
+    /// Per-request timeout (connect + answer).
+    pub timeout: Duration,
+    /// The network the server is configured for (`NET`); the node must match it.
+    pub network: Network,
+}
+
+/// What the start-up check learned about the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    /// `getnetworkinfo.version`, e.g. 160900.
+    pub version: u64,
+    /// `getnetworkinfo.subversion`, e.g. "/KevacoinCore:0.16.9/".
+    pub subversion: String,
+    /// `getblockchaininfo.chain`: "main", "test" or "regtest".
+    pub chain: String,
+    /// The node's block height.
+    pub height: u32,
+    /// The node's header height (ahead of `height` while it syncs).
+    pub headers: u32,
+    /// Whether the node is still in initial block download.
+    pub initial_block_download: bool,
+    /// `Some(true)` when a confirmed transaction could be fetched; `None` when the chain holds
+    /// only the genesis block, so nothing could be checked yet.
+    pub txindex: Option<bool>,
+    /// The URL that answered (no credentials).
+    pub url: String,
+}
+
+impl std::fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let txindex = match self.txindex {
+            Some(true) => "on",
+            Some(false) => "OFF",
+            None => "not yet checkable (only the genesis block)",
+        };
+        write!(
+            f,
+            "kevacoind {} (version {}) at {}: chain {}, height {}, headers {}{}, txindex {}",
+            self.subversion,
+            self.version,
+            self.url,
+            self.chain,
+            self.height,
+            self.headers,
+            if self.initial_block_download {
+                " (initial block download)"
+            } else {
+                ""
+            },
+            txindex
+        )
+    }
+}
+
+struct Inner {
+    transport: Transport,
+    network: Network,
+    next_id: AtomicU64,
+    /// Set while a warm-up episode is being waited out, so it is logged once.
+    warmup_logged: AtomicBool,
+}
+
+/// The node client; clone it freely (clones share one connection pool).
+#[derive(Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+impl Daemon {
+    /// Validates the URLs and reads the cookie file; does not contact the node yet.
+    pub fn new(cfg: DaemonConfig) -> Result<Daemon, Error> {
+        let transport = Transport::new(&cfg.urls, cfg.cookie_file, cfg.timeout, cfg.network)?;
+        Ok(Daemon {
+            inner: Arc::new(Inner {
+                transport,
+                network: cfg.network,
+                next_id: AtomicU64::new(1),
+                warmup_logged: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The URL currently in use, without credentials (for logs and the admin `daemon_url`).
+    pub fn current_url(&self) -> String {
+        self.inner.transport.current_url()
+    }
+
+    /// Checks the node before anything else runs: reachable, right network, `txindex` on.
+    pub fn startup_check(&self) -> Result<NodeInfo, Error> {
+        let net = self.network_info()?;
+        let chain_info = self.blockchain_info()?;
+        let url = self.current_url();
+        let chain = chain_info["chain"].as_str().unwrap_or("?").to_string();
+        let expected = self.inner.network;
+        let genesis = self.block_hash(0)?;
+        if genesis != expected.genesis_hash() {
+            return Err(Error::WrongNetwork {
+                url,
+                expected: expected.name().to_string(),
+                detail: format!(
+                    "its genesis block is {} (chain \"{chain}\") but {} starts with {}",
+                    hash_to_hex(&genesis),
+                    expected.name(),
+                    hash_to_hex(&expected.genesis_hash())
+                ),
+            });
+        }
+        let height = self.block_count()?;
+        let txindex = if height == 0 {
+            None
+        } else {
+            Some(self.probe_txindex()?)
+        };
+        if txindex == Some(false) {
+            return Err(Error::NoTxindex { url });
+        }
+        Ok(NodeInfo {
+            version: net["version"].as_u64().unwrap_or(0),
+            subversion: net["subversion"].as_str().unwrap_or("").to_string(),
+            chain,
+            height,
+            headers: chain_info["headers"]
+                .as_u64()
+                .map_or(height, |h| h as u32),
+            initial_block_download: chain_info["initialblockdownload"]
+                .as_bool()
+                .unwrap_or(false),
+            txindex,
+            url,
+        })
+    }
+
+    /// Fetches block 1's coinbase through `getrawtransaction`: only a node with txindex has it.
+    fn probe_txindex(&self) -> Result<bool, Error> {
+        let hash = self.block_hash(1)?;
+        let block = self.call("getblock", json!([hash_to_hex(&hash), 1]))?;
+        let txid = block["tx"]
+            .get(0)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.bad("getblock 1 has no `tx` list"))?
+            .to_string();
+        match self.call_node("getrawtransaction", json!([txid, false]))? {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == NodeError::NOT_FOUND => Ok(false),
+            Err(e) => Err(Error::Node {
+                method: "getrawtransaction".into(),
+                error: e,
+            }),
+        }
+    }
+
+    /// The node's height (`getblockcount`).
+    pub fn block_count(&self) -> Result<u32, Error> {
+        let v = self.call("getblockcount", json!([]))?;
+        v.as_u64()
+            .and_then(|h| u32::try_from(h).ok())
+            .ok_or_else(|| self.bad(format!("getblockcount returned {v}")))
+    }
+
+    /// The node's tip (`getbestblockhash`).
+    pub fn best_block_hash(&self) -> Result<Hash32, Error> {
+        let v = self.call("getbestblockhash", json!([]))?;
+        self.parse_hash("getbestblockhash", &v)
+    }
+
+    fn block_hash(&self, height: u32) -> Result<Hash32, Error> {
+        Ok(self.block_hashes(height, 1)?[0])
+    }
+
+    /// Block hashes for heights `first..first+count` (batched `getblockhash`).
+    pub fn block_hashes(&self, first: u32, count: u32) -> Result<Vec<Hash32>, Error> {
+        let params: Vec<Value> = (0..count).map(|i| json!([first as u64 + i as u64])).collect();
+        let answers = self.batch("getblockhash", &params)?;
+        answers
+            .into_iter()
+            .map(|a| {
+                let v = a.map_err(|e| Error::Node {
+                    method: "getblockhash".into(),
+                    error: e,
+                })?;
+                self.parse_hash("getblockhash", &v)
+            })
+            .collect()
+    }
+
+    /// Raw blocks for the given hashes (batched `getblock <hash> 0`), in the same order.
+    pub fn blocks(&self, hashes: &[Hash32]) -> Result<Vec<Vec<u8>>, Error> {
+        let params: Vec<Value> = hashes.iter().map(|h| json!([hash_to_hex(h), 0])).collect();
+        let answers = self.batch("getblock", &params)?;
+        answers
+            .into_iter()
+            .map(|a| {
+                let v = a.map_err(|e| Error::Node {
+                    method: "getblock".into(),
+                    error: e,
+                })?;
+                self.parse_hex("getblock", &v)
+            })
+            .collect()
+    }
+
+    /// Raw transactions (batched `getrawtransaction <txid> false`); `None` for unknown txids.
+    pub fn raw_transactions(&self, txids: &[Hash32]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let params: Vec<Value> = txids
+            .iter()
+            .map(|t| json!([hash_to_hex(t), false]))
+            .collect();
+        let answers = self.batch("getrawtransaction", &params)?;
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(v) => self.parse_hex("getrawtransaction", &v).map(Some),
+                Err(e) if e.code == NodeError::NOT_FOUND => Ok(None),
+                Err(e) => Err(Error::Node {
+                    method: "getrawtransaction".into(),
+                    error: e,
+                }),
+            })
+            .collect()
+    }
+
+    /// The node's JSON view of one transaction (`getrawtransaction <txid> true`).
+    pub fn transaction_verbose(&self, txid: &Hash32) -> Result<Value, Error> {
+        self.call("getrawtransaction", json!([hash_to_hex(txid), true]))
+    }
+
+    /// Txids in the node's mempool (`getrawmempool`).
+    pub fn raw_mempool(&self) -> Result<Vec<Hash32>, Error> {
+        let v = self.call("getrawmempool", json!([false]))?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| self.bad(format!("getrawmempool returned {}", short(&v))))?;
+        list.iter()
+            .map(|t| self.parse_hash("getrawmempool", t))
+            .collect()
+    }
+
+    /// Broadcasts a transaction; the node's rejection (-25, -26, -27, …) is a value.
+    pub fn send_raw_transaction(&self, hex: &str) -> Result<Result<Hash32, NodeError>, Error> {
+        match self.call_node("sendrawtransaction", json!([hex]))? {
+            Ok(v) => self.parse_hash("sendrawtransaction", &v).map(Ok),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Fee estimate in KVA/kB for confirmation within `blocks`; `None` when the node has none.
+    pub fn estimate_smart_fee(&self, blocks: u32) -> Result<Option<f64>, Error> {
+        let v = self.call("estimatesmartfee", json!([blocks]))?;
+        Ok(v.get("feerate").and_then(Value::as_f64).filter(|f| *f > 0.0))
+    }
+
+    /// The node's minimum relay fee in KVA/kB (`getnetworkinfo.relayfee`).
+    pub fn relay_fee(&self) -> Result<f64, Error> {
+        let v = self.network_info()?;
+        v["relayfee"]
+            .as_f64()
+            .ok_or_else(|| self.bad("getnetworkinfo has no numeric `relayfee`"))
+    }
+
+    /// `getmempoolinfo` as the node returns it.
+    pub fn mempool_info(&self) -> Result<Value, Error> {
+        self.call("getmempoolinfo", json!([]))
+    }
+
+    /// `getblockchaininfo` as the node returns it.
+    pub fn blockchain_info(&self) -> Result<Value, Error> {
+        self.call("getblockchaininfo", json!([]))
+    }
+
+    /// `getnetworkinfo` as the node returns it.
+    pub fn network_info(&self) -> Result<Value, Error> {
+        self.call("getnetworkinfo", json!([]))
+    }
+
+    /// One call whose node error is a failure of the caller's request.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
+        self.call_node(method, params)?.map_err(|e| Error::Node {
+            method: method.to_string(),
+            error: e,
+        })
+    }
+
+    /// One call; a node error is returned as a value (warm-up is waited out first).
+    pub fn call_node(&self, method: &str, params: Value) -> Result<Result<Value, NodeError>, Error> {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let body = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
+            let (v, url) = self.inner.transport.post(body.to_string().as_bytes())?;
+            let answer = self.answer(&url, method, &v)?;
+            match answer {
+                Err(e) if e.code == NodeError::WARMING_UP => {
+                    self.wait_warmup(&url, &e, &mut backoff);
+                }
+                other => {
+                    self.end_warmup();
+                    return Ok(other);
+                }
+            }
+        }
+    }
+
+    /// Many calls of one method, sent as JSON-RPC batches; answers come back in `params` order.
+    pub fn batch(
+        &self,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Vec<Result<Value, NodeError>>, Error> {
+        let mut out = Vec::with_capacity(params.len());
+        for chunk in params.chunks(MAX_BATCH) {
+            out.extend(self.batch_chunk(method, chunk)?);
+        }
+        Ok(out)
+    }
+
+    fn batch_chunk(
+        &self,
+        method: &str,
+        params: &[Value],
+    ) -> Result<Vec<Result<Value, NodeError>>, Error> {
+        let mut backoff = Duration::from_millis(50);
+        'retry: loop {
+            let first = self
+                .inner
+                .next_id
+                .fetch_add(params.len() as u64, Ordering::Relaxed);
+            let reqs: Vec<Value> = params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    json!({"jsonrpc": "1.0", "id": first + i as u64, "method": method, "params": p})
+                })
+                .collect();
+            let (v, url) = self
+                .inner
+                .transport
+                .post(Value::Array(reqs).to_string().as_bytes())?;
+            let list = match v {
+                Value::Array(list) => list,
+                // A whole-batch error (e.g. warming up) comes back as a single object.
+                single => match self.answer(&url, method, &single)? {
+                    Err(e) if e.code == NodeError::WARMING_UP => {
+                        self.wait_warmup(&url, &e, &mut backoff);
+                        continue 'retry;
+                    }
+                    Err(e) => {
+                        return Err(Error::Node {
+                            method: method.to_string(),
+                            error: e,
+                        })
+                    }
+                    Ok(_) => {
+                        return Err(Error::BadResponse {
+                            url,
+                            detail: format!("a batch of `{method}` was answered with one object"),
+                        })
+                    }
+                },
+            };
+            if list.len() != params.len() {
+                return Err(Error::BadResponse {
+                    url,
+                    detail: format!(
+                        "a batch of {} `{method}` calls got {} answers",
+                        params.len(),
+                        list.len()
+                    ),
+                });
+            }
+            let mut slots: Vec<Option<Result<Value, NodeError>>> = vec![None; params.len()];
+            for item in &list {
+                let idx = item["id"]
+                    .as_u64()
+                    .and_then(|id| id.checked_sub(first))
+                    .map(|i| i as usize)
+                    .filter(|i| *i < params.len())
+                    .ok_or_else(|| Error::BadResponse {
+                        url: url.clone(),
+                        detail: format!("a batch answer has an unknown id {}", item["id"]),
+                    })?;
+                let answer = self.answer(&url, method, item)?;
+                if matches!(&answer, Err(e) if e.code == NodeError::WARMING_UP) {
+                    if let Err(e) = &answer {
+                        self.wait_warmup(&url, e, &mut backoff);
+                    }
+                    continue 'retry;
+                }
+                slots[idx] = Some(answer);
+            }
+            self.end_warmup();
+            return slots
+                .into_iter()
+                .map(|s| {
+                    s.ok_or_else(|| Error::BadResponse {
+                        url: url.clone(),
+                        detail: format!("a batch of `{method}` calls repeated an id"),
+                    })
+                })
+                .collect();
+        }
+    }
+
+    /// Splits one JSON-RPC response object into its result or node error.
+    fn answer(&self, url: &str, method: &str, v: &Value) -> Result<Result<Value, NodeError>, Error> {
+        let obj = v.as_object().ok_or_else(|| Error::BadResponse {
+            url: url.to_string(),
+            detail: format!("`{method}` was answered with {}", short(v)),
+        })?;
+        match obj.get("error") {
+            Some(e) if !e.is_null() => {
+                let code = e["code"].as_i64().unwrap_or(0);
+                let message = e["message"].as_str().unwrap_or("").to_string();
+                Ok(Err(NodeError { code, message }))
+            }
+            _ => match obj.get("result") {
+                Some(r) => Ok(Ok(r.clone())),
+                None => Err(Error::BadResponse {
+                    url: url.to_string(),
+                    detail: format!("the answer to `{method}` has neither result nor error"),
+                }),
+            },
+        }
+    }
+
+    fn wait_warmup(&self, url: &str, e: &NodeError, backoff: &mut Duration) {
+        if !self.inner.warmup_logged.swap(true, Ordering::Relaxed) {
+            log(&format!(
+                "kevacoind at {url} is warming up ({}); waiting for it",
+                e.message
+            ));
+        }
+        std::thread::sleep(*backoff);
+        *backoff = (*backoff * 2).min(MAX_WARMUP_BACKOFF);
+    }
+
+    fn end_warmup(&self) {
+        if self.inner.warmup_logged.swap(false, Ordering::Relaxed) {
+            log("kevacoind has finished warming up");
+        }
+    }
+
+    fn parse_hash(&self, method: &str, v: &Value) -> Result<Hash32, Error> {
+        v.as_str()
+            .and_then(|s| hash_from_hex(s).ok())
+            .ok_or_else(|| self.bad(format!("`{method}` returned {} instead of a hash", short(v))))
+    }
+
+    fn parse_hex(&self, method: &str, v: &Value) -> Result<Vec<u8>, Error> {
+        let s = v
+            .as_str()
+            .ok_or_else(|| self.bad(format!("`{method}` returned {} instead of hex", short(v))))?;
+        from_hex(s).map_err(|e| self.bad(format!("`{method}` returned bad hex: {e}")))
+    }
+
+    fn bad(&self, detail: impl Into<String>) -> Error {
+        Error::BadResponse {
+            url: self.current_url(),
+            detail: detail.into(),
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 100 {
+        format!("{}…", &s[..s.floor_char_boundary_compat(100)])
+    } else {
+        s
+    }
+}
+
+/// `str::floor_char_boundary` is not stable on the minimum Rust version.
+trait FloorBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorBoundary for String {
+    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
+        while !self.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+}
