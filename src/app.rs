@@ -19,5 +19,9 @@ pub fn run_demo(_args: &[String]) -> Result<(), String> {
 }
 
 fn join(items: &[impl std::fmt::Display]) -> String {
-    items.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -89,7 +89,9 @@ fn server_config(args: &[String]) -> Result<Config, String> {
         } else {
             let var = name.replace('-', "_").to_ascii_uppercase();
             if !config::VARIABLES.iter().any(|(n, _, _)| *n == var) {
-                return Err(format!("unknown option {flag}: `keva-electrum --help` lists them"));
+                return Err(format!(
+                    "unknown option {flag}: `keva-electrum --help` lists them"
+                ));
             }
             overrides.insert(var, value);
         }

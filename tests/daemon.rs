@@ -98,8 +98,18 @@ fn every_call_matches_the_node() {
     let v = d.transaction_verbose(&txids[5]).unwrap();
     assert_eq!(v["txid"], hash_to_hex(&txids[5]));
     for field in [
-        "hash", "version", "size", "vsize", "locktime", "vin", "vout", "hex", "blockhash",
-        "confirmations", "time", "blocktime",
+        "hash",
+        "version",
+        "size",
+        "vsize",
+        "locktime",
+        "vin",
+        "vout",
+        "hex",
+        "blockhash",
+        "confirmations",
+        "time",
+        "blocktime",
     ] {
         assert!(!v[field].is_null(), "verbose tx lacks {field}: {v}");
     }
@@ -136,12 +146,18 @@ fn every_call_matches_the_node() {
     n.set(|s| s.fee_estimate = None);
     assert_eq!(d.estimate_smart_fee(6).unwrap(), None);
     assert_eq!(d.relay_fee().unwrap(), 0.00001);
-    assert_eq!(d.blockchain_info().unwrap()["bestblockhash"], hash_to_hex(&n.tip()));
+    assert_eq!(
+        d.blockchain_info().unwrap()["bestblockhash"],
+        hash_to_hex(&n.tip())
+    );
     assert_eq!(d.network_info().unwrap()["protocolversion"], 70_015);
 
     // A node error on an ordinary call is an Error::Node naming the method.
     let e = d.blocks(&[[7; 32]]).unwrap_err();
-    assert!(matches!(&e, Error::Node { method, error } if method == "getblock" && error.code == -5), "{e}");
+    assert!(
+        matches!(&e, Error::Node { method, error } if method == "getblock" && error.code == -5),
+        "{e}"
+    );
 }
 
 #[test]
@@ -197,7 +213,10 @@ fn wrong_password_says_what_to_check() {
     let e = d.block_count().unwrap_err();
     assert!(matches!(e, Error::Auth { cookie: false, .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("rpcuser") && msg.contains("rpcpassword"), "{msg}");
+    assert!(
+        msg.contains("rpcuser") && msg.contains("rpcpassword"),
+        "{msg}"
+    );
     assert!(!msg.contains("wrongsecret"), "{msg}");
 }
 
@@ -211,7 +230,9 @@ fn cookie_file_authenticates() {
     })
     .unwrap();
     let cookie = n.cookie_file().unwrap();
-    assert!(std::fs::read_to_string(&cookie).unwrap().starts_with("__cookie__:"));
+    assert!(std::fs::read_to_string(&cookie)
+        .unwrap()
+        .starts_with("__cookie__:"));
     let d = Daemon::new(DaemonConfig {
         urls: vec![n.url_without_credentials()],
         cookie_file: Some(cookie),
@@ -247,7 +268,10 @@ fn cookie_file_authenticates() {
 #[test]
 fn fails_over_to_the_next_url() {
     let n = node(4);
-    let d = daemon_for(vec![format!("{},{}", dead_url(), n.url())], Duration::from_secs(5));
+    let d = daemon_for(
+        vec![format!("{},{}", dead_url(), n.url())],
+        Duration::from_secs(5),
+    );
     assert_eq!(d.block_count().unwrap(), 4);
     assert_eq!(d.current_url(), format!("http://{}/", n.addr()));
     // Stays on the working URL afterwards.
@@ -260,9 +284,15 @@ fn unreachable_names_the_fix_without_credentials() {
     let e = d.block_count().unwrap_err();
     assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("is kevacoind running, is `rpcport` right?"), "{msg}");
+    assert!(
+        msg.contains("is kevacoind running, is `rpcport` right?"),
+        "{msg}"
+    );
     assert!(msg.contains("http://127.0.0.1:"), "{msg}");
-    assert!(!msg.contains("deadsecret") && !msg.contains("user:"), "{msg}");
+    assert!(
+        !msg.contains("deadsecret") && !msg.contains("user:"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -273,7 +303,11 @@ fn waits_while_the_node_warms_up() {
     let start = Instant::now();
     assert_eq!(d.block_count().unwrap(), 5);
     // Three -28 answers were waited out with growing pauses (50 + 100 + 200 ms).
-    assert!(start.elapsed() >= Duration::from_millis(340), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(340),
+        "{:?}",
+        start.elapsed()
+    );
     // Batches too.
     n.set_fault(Some(Fault::WarmingUp), 2);
     assert_eq!(d.block_hashes(0, 6).unwrap().len(), 6);
@@ -300,7 +334,10 @@ fn broken_answers_are_bad_responses() {
     let d = client(&n);
     n.set_fault(Some(Fault::Http500), 1);
     let e = d.block_count().unwrap_err();
-    assert!(matches!(&e, Error::BadResponse { detail, .. } if detail.contains("HTTP 500")), "{e:?}");
+    assert!(
+        matches!(&e, Error::BadResponse { detail, .. } if detail.contains("HTTP 500")),
+        "{e:?}"
+    );
     n.set_fault(Some(Fault::Truncate), 1);
     let e = d.block_hashes(0, 3).unwrap_err();
     assert!(matches!(e, Error::BadResponse { .. }), "{e:?}");
@@ -318,7 +355,10 @@ fn refuses_a_node_without_txindex() {
     let e = client(&n).startup_check().unwrap_err();
     assert!(matches!(e, Error::NoTxindex { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("txindex=1") && msg.contains("-reindex"), "{msg}");
+    assert!(
+        msg.contains("txindex=1") && msg.contains("-reindex"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -335,7 +375,10 @@ fn refuses_a_node_on_another_network() {
     assert!(matches!(e, Error::WrongNetwork { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("mainnet") && msg.contains("regtest"), "{msg}");
-    assert!(msg.contains(&hash_to_hex(&Network::Regtest.genesis_hash())), "{msg}");
+    assert!(
+        msg.contains(&hash_to_hex(&Network::Regtest.genesis_hash())),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -97,7 +97,13 @@ fn recount(blocks: &[Block]) -> Recount {
                     continue;
                 }
                 let sh = keva::address_scripthash(&o.script_pubkey);
-                r.unspent.insert(OutPoint { txid, vout: vout as u32 }, (sh, o.value, height));
+                r.unspent.insert(
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    (sh, o.value, height),
+                );
                 touched.push(sh);
                 if keva_seen || !tx.is_keva() {
                     continue;
@@ -138,9 +144,18 @@ fn recount(blocks: &[Block]) -> Recount {
 fn assert_truth_matches(truth: &Truth, blocks: &[Block]) {
     let r = recount(blocks);
     assert_eq!(truth.height as usize + 1, blocks.len());
-    assert_eq!(truth.histories.len(), r.histories.len(), "number of scripthashes");
+    assert_eq!(
+        truth.histories.len(),
+        r.histories.len(),
+        "number of scripthashes"
+    );
     for (sh, hist) in &r.histories {
-        assert_eq!(truth.history(sh), hist.as_slice(), "history of {}", hash_to_hex(sh));
+        assert_eq!(
+            truth.history(sh),
+            hist.as_slice(),
+            "history of {}",
+            hash_to_hex(sh)
+        );
     }
     let mut truth_utxos = HashMap::new();
     for (sh, list) in &truth.utxos {
@@ -164,7 +179,12 @@ fn assert_truth_matches(truth: &Truth, blocks: &[Block]) {
             .iter()
             .map(|(k, (v, _, _))| (k.clone(), v.clone()))
             .collect();
-        assert_eq!(Some(&keys), r.keys.get(ns), "keys of namespace {}", to_hex(ns));
+        assert_eq!(
+            Some(&keys),
+            r.keys.get(ns),
+            "keys of namespace {}",
+            to_hex(ns)
+        );
     }
 }
 
@@ -182,7 +202,10 @@ fn generated_chain_validates_and_covers_every_kind() {
         for tx in &b.txs {
             for i in tx.inputs.iter().filter(|_| !tx.is_coinbase()) {
                 // P2SH-P2WPKH spends: scriptSig pushes 0014<20>, witness [sig, pubkey].
-                if i.script_sig.len() == 23 && i.script_sig[1..3] == [0x00, 0x14] && i.witness.len() == 2 {
+                if i.script_sig.len() == 23
+                    && i.script_sig[1..3] == [0x00, 0x14]
+                    && i.witness.len() == 2
+                {
                     bump("spend-p2sh-p2wpkh");
                 }
                 if i.witness.is_empty() {
@@ -223,10 +246,25 @@ fn generated_chain_validates_and_covers_every_kind() {
         }
     }
     for k in [
-        "p2pkh", "p2sh", "p2wpkh", "op_return", "spend-p2sh-p2wpkh", "spend-legacy", "namespace",
-        "put", "delete", "reply", "share", "like", "profile", "hashtag",
+        "p2pkh",
+        "p2sh",
+        "p2wpkh",
+        "op_return",
+        "spend-p2sh-p2wpkh",
+        "spend-legacy",
+        "namespace",
+        "put",
+        "delete",
+        "reply",
+        "share",
+        "like",
+        "profile",
+        "hashtag",
     ] {
-        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "no {k} in the chain: {kinds:?}");
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) > 0,
+            "no {k} in the chain: {kinds:?}"
+        );
     }
 }
 
@@ -250,15 +288,28 @@ fn ground_truth_agrees_with_an_independent_recount() {
     let paid = n.pay(&script, 7_000_000).unwrap();
     let (reg, ns) = n.keva_namespace("Stand-in news").unwrap();
     n.mine(1);
-    let post = n.keva_put(&ns, b"first post", b"hello #Kevacoin #World").unwrap();
+    let post = n
+        .keva_put(&ns, b"first post", b"hello #Kevacoin #World")
+        .unwrap();
     n.mine(1);
     let (other_reg, other) = n.keva_namespace("fan club").unwrap();
     n.mine(1);
-    let author = n.with_state(|s| s.wallet.namespace_owner_script(&ns)).unwrap();
-    let reply = n.keva_react(&other, 1, &post, b"nice #reply", None).unwrap();
+    let author = n
+        .with_state(|s| s.wallet.namespace_owner_script(&ns))
+        .unwrap();
+    let reply = n
+        .keva_react(&other, 1, &post, b"nice #reply", None)
+        .unwrap();
     n.mine(1);
-    let like = n.keva_react(&other, 3, &post, b"", Some((author.clone(), 5_000_000))).unwrap();
-    n.keva_put(&ns, keva::PROFILE_KEY, br#"{"displayName":"News","bio":"b"}"#).ok();
+    let like = n
+        .keva_react(&other, 3, &post, b"", Some((author.clone(), 5_000_000)))
+        .unwrap();
+    n.keva_put(
+        &ns,
+        keva::PROFILE_KEY,
+        br#"{"displayName":"News","bio":"b"}"#,
+    )
+    .ok();
     n.mine(1);
     n.keva_delete(&ns, b"first post").unwrap();
     n.mine(2);
@@ -282,7 +333,10 @@ fn ground_truth_agrees_with_an_independent_recount() {
     assert!(truth.history(&tag).iter().any(|(t, _)| *t == post));
     let mut reaction_key = vec![0x00, 0x01];
     reaction_key.extend(post.iter().rev());
-    assert!(truth.history(&keva::index_scripthash(&reaction_key)).iter().any(|(t, _)| *t == reply));
+    assert!(truth
+        .history(&keva::index_scripthash(&reaction_key))
+        .iter()
+        .any(|(t, _)| *t == reply));
     let author_sh = keva::address_scripthash(&author);
     assert!(truth.history(&author_sh).iter().any(|(t, _)| *t == like));
 
@@ -317,7 +371,10 @@ fn mempool_controls_and_rejections() {
             sequence: u32::MAX,
             witness: vec![vec![0x30; 72], vec![0x02; 33]],
         }],
-        outputs: vec![TxOut { value, script_pubkey: script.clone() }],
+        outputs: vec![TxOut {
+            value,
+            script_pubkey: script.clone(),
+        }],
         lock_time: 0,
     };
     let t2 = n.submit(spend(990_000, vout)).unwrap();
@@ -329,11 +386,20 @@ fn mempool_controls_and_rejections() {
     // A later wallet payment may spend t1's change: then it is a descendant too.
     let other = n.pay(&script, 2_000_000).unwrap();
     let other_spends_t1 = n.with_state(|s| {
-        s.chain.mempool_entry(&other).unwrap().tx.inputs.iter().any(|i| i.prevout.txid == t1)
+        s.chain
+            .mempool_entry(&other)
+            .unwrap()
+            .tx
+            .inputs
+            .iter()
+            .any(|i| i.prevout.txid == t1)
     });
     assert_eq!(n.mempool().len(), 3);
     let dropped = n.drop_mempool(Some(&[t1]));
-    assert!(dropped.contains(&t1) && dropped.contains(&t2), "{dropped:?}");
+    assert!(
+        dropped.contains(&t1) && dropped.contains(&t2),
+        "{dropped:?}"
+    );
     assert_eq!(dropped.contains(&other), other_spends_t1);
     assert_eq!(n.mempool().len(), 3 - dropped.len());
     if !other_spends_t1 {
@@ -421,9 +487,13 @@ fn rpc_shapes_and_error_codes() {
     let (_, v) = rpc(&n, "getrawtransaction", json!([txid, 1]));
     let r = &v["result"];
     assert_eq!(r["confirmations"], 2);
-    assert!(r["vout"].as_array().unwrap().iter().any(|o| o["scriptPubKey"]["addresses"][0] == addr
-        && o["scriptPubKey"]["type"] == "witness_v0_keyhash"
-        && o["value"] == 0.0025));
+    assert!(r["vout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["scriptPubKey"]["addresses"][0] == addr
+            && o["scriptPubKey"]["type"] == "witness_v0_keyhash"
+            && o["value"] == 0.0025));
     let (_, v) = rpc(&n, "dev_reorg", json!([2, 3]));
     assert_eq!(v["result"].as_array().unwrap().len(), 3);
     assert_eq!(n.height(), 11);
@@ -437,7 +507,11 @@ fn rpc_shapes_and_error_codes() {
     assert!(v["error"].is_null());
     let (_, v) = rpc(&n, "getrawtransaction", json!([txid]));
     assert!(v["error"]["message"].as_str().unwrap().contains("-txindex"));
-    let (_, v) = rpc(&n, "invalidateblock", json!([hash_to_hex(&n.block_hash(10).unwrap())]));
+    let (_, v) = rpc(
+        &n,
+        "invalidateblock",
+        json!([hash_to_hex(&n.block_hash(10).unwrap())]),
+    );
     assert!(v["error"].is_null());
     assert_eq!(n.height(), 9);
 
@@ -460,14 +534,22 @@ fn mainnet_shaped_chain_is_compact_and_has_heavy_addresses() {
     let took = started.elapsed();
     assert_eq!(n.height(), blocks);
     let full = n.with_state(|s| s.chain.full_block_count());
-    assert!(full < blocks as usize / 10, "{full} full blocks of {blocks}");
+    assert!(
+        full < blocks as usize / 10,
+        "{full} full blocks of {blocks}"
+    );
     let truth = n.truth();
     let pools = keva_electrum::devnode::generator::pool_scripts(99);
     let mut heavy = 0;
     for (script, share) in &pools {
-        let len = truth.history(&keva_electrum::chain::script::scripthash(script)).len();
+        let len = truth
+            .history(&keva_electrum::chain::script::scripthash(script))
+            .len();
         let expected = (blocks - 200) as usize * *share as usize / 100;
-        assert!(len.abs_diff(expected) < expected / 10, "pool share {share}%: {len} vs {expected}");
+        assert!(
+            len.abs_diff(expected) < expected / 10,
+            "pool share {share}%: {len} vs {expected}"
+        );
         heavy += len;
     }
     assert!(heavy > 39_000);

@@ -33,7 +33,13 @@ fn crash_child() {
         poll_interval: Duration::from_millis(20),
         ..quiet_config(batch)
     };
-    let mut syncer = Syncer::new(writer, daemon_for(&url), config, None, Arc::new(AtomicBool::new(false)));
+    let mut syncer = Syncer::new(
+        writer,
+        daemon_for(&url),
+        config,
+        None,
+        Arc::new(AtomicBool::new(false)),
+    );
     syncer.run().unwrap();
 }
 
@@ -51,7 +57,8 @@ impl Rng {
 
 fn indexed_height(db: &std::path::Path) -> i64 {
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    c.query_row("SELECT height FROM sync_state", [], |r| r.get(0)).unwrap()
+    c.query_row("SELECT height FROM sync_state", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -71,10 +78,19 @@ fn crash_restarts_end_equal_to_an_uninterrupted_sync() {
     let mut kills = 0;
     let started = Instant::now();
     while kills < 24 || during_sync < 8 || at_tip < 8 {
-        assert!(started.elapsed() < Duration::from_secs(600), "crash test takes too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "crash test takes too long"
+        );
         let batch = 20 + rng.below(400);
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(URL_VAR, node.url())
             .env(DB_VAR, &db)
             .env(BATCH_VAR, batch.to_string())

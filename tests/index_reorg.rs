@@ -51,7 +51,10 @@ fn check_reorg(depth: u32, new_blocks: u32, seed: u64) {
     let report = syncer.sync_once().unwrap();
     drop(syncer);
     assert!(report.at_tip);
-    assert_eq!(report.reorg_depth, depth, "rolled back exactly the orphaned blocks");
+    assert_eq!(
+        report.reorg_depth, depth,
+        "rolled back exactly the orphaned blocks"
+    );
     let events: Vec<_> = rx.try_iter().collect();
     let first = events.first().expect("a commit event");
     assert_eq!(first.reorg_depth, depth);
@@ -65,15 +68,25 @@ fn check_reorg(depth: u32, new_blocks: u32, seed: u64) {
         .iter()
         .filter(|(sh, h)| h.iter().any(|(_, height)| *height > before + 2 - depth))
         .map(|(sh, _)| *sh);
-    let touched: std::collections::HashSet<_> =
-        events.iter().flat_map(|e| e.touched.scripthashes.iter().copied()).collect();
+    let touched: std::collections::HashSet<_> = events
+        .iter()
+        .flat_map(|e| e.touched.scripthashes.iter().copied())
+        .collect();
     for sh in changed {
-        assert!(touched.contains(&sh), "orphaned history {} announced", hex(&sh));
+        assert!(
+            touched.contains(&sh),
+            "orphaned history {} announced",
+            hex(&sh)
+        );
     }
 
     let fresh = dir.db("fresh.db");
     sync_to_tip(&fresh, &node.url(), quiet_config(1_000));
-    assert_same_dump(&dump(&db), &dump(&fresh), &format!("reorg of depth {depth}"));
+    assert_same_dump(
+        &dump(&db),
+        &dump(&fresh),
+        &format!("reorg of depth {depth}"),
+    );
     assert_matches_truth(&db, &node.truth());
     assert_consistent(&db);
 }

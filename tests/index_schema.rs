@@ -11,8 +11,11 @@ use rusqlite::Connection;
 
 fn set_version(db: &std::path::Path, v: &str) {
     let c = Connection::open(db).unwrap();
-    c.execute("UPDATE meta SET value = ?1 WHERE name = 'schema_version'", [v])
-        .unwrap();
+    c.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+        [v],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -28,10 +31,16 @@ fn new_index_gets_the_schema_and_reopens() {
     assert_eq!(r.tip().unwrap(), None);
     let c = Connection::open(&db).unwrap();
     let v: String = c
-        .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION.to_string());
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -43,19 +52,30 @@ fn older_newer_and_foreign_indexes_are_refused_untouched() {
     let before = dump(&db);
 
     set_version(&db, &(SCHEMA_VERSION - 1).to_string());
-    let e = Writer::open(&db, Network::Regtest, 4).err().expect("older refused");
+    let e = Writer::open(&db, Network::Regtest, 4)
+        .err()
+        .expect("older refused");
     assert!(e.message().contains("older"), "{e}");
     assert!(e.message().contains("delete"), "says how to resync: {e}");
-    let e = Reader::open(&db, Network::Regtest, 4).err().expect("older refused");
+    let e = Reader::open(&db, Network::Regtest, 4)
+        .err()
+        .expect("older refused");
     assert!(e.message().contains("older"), "{e}");
 
     set_version(&db, &(SCHEMA_VERSION + 1).to_string());
-    let e = Writer::open(&db, Network::Regtest, 4).err().expect("newer refused");
+    let e = Writer::open(&db, Network::Regtest, 4)
+        .err()
+        .expect("newer refused");
     assert!(e.message().contains("newer"), "{e}");
 
     set_version(&db, &SCHEMA_VERSION.to_string());
-    let e = Writer::open(&db, Network::Mainnet, 4).err().expect("other network refused");
-    assert!(e.message().contains("regtest") && e.message().contains("NET"), "{e}");
+    let e = Writer::open(&db, Network::Mainnet, 4)
+        .err()
+        .expect("other network refused");
+    assert!(
+        e.message().contains("regtest") && e.message().contains("NET"),
+        "{e}"
+    );
     assert_eq!(dump(&db), before, "nothing was rewritten");
 
     let other = dir.db("other.db");
@@ -63,6 +83,8 @@ fn older_newer_and_foreign_indexes_are_refused_untouched() {
         .unwrap()
         .execute_batch("CREATE TABLE t (x)")
         .unwrap();
-    let e = Writer::open(&other, Network::Regtest, 4).err().expect("foreign file refused");
+    let e = Writer::open(&other, Network::Regtest, 4)
+        .err()
+        .expect("foreign file refused");
     assert!(e.message().contains("not a keva-electrum index"), "{e}");
 }

@@ -26,11 +26,21 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
     for height in [0u32, 1, 2, 100, 1234, 2500] {
         let raw = node.block_bytes(height).unwrap();
         let block = Block::from_bytes(&raw).unwrap();
-        assert_eq!(reader.header(height).unwrap().unwrap(), block.header.as_bytes());
-        assert_eq!(reader.block_hash(height).unwrap().unwrap(), block.header.hash());
+        assert_eq!(
+            reader.header(height).unwrap().unwrap(),
+            block.header.as_bytes()
+        );
+        assert_eq!(
+            reader.block_hash(height).unwrap().unwrap(),
+            block.header.hash()
+        );
         let txids = block.txids();
         if height == 0 {
-            assert_eq!(reader.block_txids(0).unwrap(), None, "genesis txs are not indexed");
+            assert_eq!(
+                reader.block_txids(0).unwrap(),
+                None,
+                "genesis txs are not indexed"
+            );
             assert_eq!(reader.txid_at(0, 0).unwrap(), None);
             continue;
         }
@@ -47,7 +57,12 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
                 assert_eq!(o.value, *v);
             }
             let n_inputs = if tx.is_coinbase() { 0 } else { tx.inputs.len() };
-            assert_eq!(summary.inputs.len(), n_inputs, "inputs of {}", display_hex(txid));
+            assert_eq!(
+                summary.inputs.len(),
+                n_inputs,
+                "inputs of {}",
+                display_hex(txid)
+            );
             for (i, input) in tx.inputs.iter().enumerate().take(n_inputs) {
                 let prev = reader
                     .output(&input.prevout.txid, input.prevout.vout)
@@ -63,7 +78,11 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
     let headers = reader.headers(10, 5).unwrap();
     assert_eq!(headers.len(), 5);
     assert_eq!(headers[2], reader.header(12).unwrap().unwrap());
-    assert_eq!(reader.headers(2499, 10).unwrap().len(), 2, "clamped to the tip");
+    assert_eq!(
+        reader.headers(2499, 10).unwrap().len(),
+        2,
+        "clamped to the tip"
+    );
 
     // Keva: every namespace has a profile, reactions count like the truth's histories, pages
     // are newest first below the start.
@@ -74,11 +93,18 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
         let first = &nt.events[0];
         let loc = reader.tx_location(&first.txid).unwrap().unwrap();
         let h = loc.height.to_string();
-        assert_eq!(profile.short_code, format!("{}{h}{}", h.len(), loc.position));
+        assert_eq!(
+            profile.short_code,
+            format!("{}{h}{}", h.len(), loc.position)
+        );
         assert!(!profile.display_name.is_empty());
         let sh = index_scripthash(ns);
         let all = reader.history(&sh, 1 << 20).unwrap();
-        assert_eq!(all.len(), nt.events.len(), "namespace history = its operations");
+        assert_eq!(
+            all.len(),
+            nt.events.len(),
+            "namespace history = its operations"
+        );
         let page = reader.history_page(&sh, None, 3).unwrap();
         let newest: Vec<_> = all.iter().rev().take(3).cloned().collect();
         assert_eq!(page, newest);
@@ -93,12 +119,11 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
             assert_eq!(row.op.namespace(), e.op.namespace());
             assert_eq!(row.op.key(), e.op.key());
             let counts = reader.reaction_counts(&e.txid).unwrap();
-            let want = |k: u8| {
-                truth
-                    .history(&reaction_scripthash(&e.txid, k))
-                    .len() as u64
-            };
-            assert_eq!((counts.replies, counts.shares, counts.likes), (want(1), want(2), want(3)));
+            let want = |k: u8| truth.history(&reaction_scripthash(&e.txid, k)).len() as u64;
+            assert_eq!(
+                (counts.replies, counts.shares, counts.likes),
+                (want(1), want(2), want(3))
+            );
             seen_reactions += counts.replies + counts.shares + counts.likes;
         }
         let profile_sh = index_scripthash(&[ns.as_slice(), PROFILE_KEY].concat());
@@ -151,7 +176,11 @@ fn operator_views_answer_what_the_operator_types() {
         .unwrap();
     assert_eq!(balance as u64, reader.balance(&sh).unwrap());
     let utxos: i64 = conn
-        .query_row("SELECT count(*) FROM address_utxos WHERE address = ?1", [&address], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM address_utxos WHERE address = ?1",
+            [&address],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(utxos as usize, reader.utxos(&sh).unwrap().len());
     // The address is what the chain code renders for the script's history.
@@ -162,7 +191,10 @@ fn operator_views_answer_what_the_operator_types() {
             |r| r.get(3),
         )
         .unwrap();
-    assert!(plan.contains("scripts_by_address"), "address lookups use the index: {plan}");
+    assert!(
+        plan.contains("scripts_by_address"),
+        "address lookups use the index: {plan}"
+    );
     // A transaction by the hex an operator copies from an explorer.
     let txid = want.last().unwrap();
     let (height, outputs): (u32, i64) = conn
@@ -174,7 +206,11 @@ fn operator_views_answer_what_the_operator_types() {
         .unwrap();
     assert!(height > 0 && outputs > 0);
     let n_out: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM tx_outputs WHERE txid = x'{txid}'"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT count(*) FROM tx_outputs WHERE txid = x'{txid}'"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(n_out, outputs);
     // Namespaces with display names, and the latest operations.
@@ -204,5 +240,7 @@ fn operator_views_answer_what_the_operator_types() {
         .collect();
     assert!(!latest.is_empty());
     assert!(latest.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
-    assert!(latest.iter().all(|(_, op)| ["REG", "PUT", "DEL"].contains(&op.as_str())));
+    assert!(latest
+        .iter()
+        .all(|(_, op)| ["REG", "PUT", "DEL"].contains(&op.as_str())));
 }

@@ -49,9 +49,9 @@ fn parse_args() -> Result<DevNodeConfig, String> {
             }
             "--rpcbind" => {
                 let v = value("--rpcbind")?;
-                cfg.bind = v
-                    .parse()
-                    .map_err(|_| format!("--rpcbind {v:?} is not ADDR:PORT, e.g. 127.0.0.1:19443"))?;
+                cfg.bind = v.parse().map_err(|_| {
+                    format!("--rpcbind {v:?} is not ADDR:PORT, e.g. 127.0.0.1:19443")
+                })?;
             }
             "--rpcuser" => cfg.rpcuser = value("--rpcuser")?,
             "--rpcpassword" => cfg.rpcpassword = value("--rpcpassword")?,
@@ -64,7 +64,9 @@ fn parse_args() -> Result<DevNodeConfig, String> {
             }
             "--seed" => {
                 let v = value("--seed")?;
-                cfg.seed = v.parse().map_err(|_| format!("--seed {v:?} is not a number"))?;
+                cfg.seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed {v:?} is not a number"))?;
             }
             "--shape" => {
                 cfg.shape = Some(match value("--shape")?.as_str() {

@@ -45,7 +45,11 @@ pub enum Error {
     /// The node's answer was not what a kevacoind sends (bad JSON, bad hex, wrong shape, HTTP 5xx).
     BadResponse { url: String, detail: String },
     /// The node follows another chain than the configured `NET`.
-    WrongNetwork { url: String, expected: String, detail: String },
+    WrongNetwork {
+        url: String,
+        expected: String,
+        detail: String,
+    },
     /// The node runs without `txindex=1`, which the server needs.
     NoTxindex { url: String },
     /// The configuration cannot work (bad `DAEMON_URL`, unreadable cookie file).

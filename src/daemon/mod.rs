@@ -157,9 +157,7 @@ impl Daemon {
             subversion: net["subversion"].as_str().unwrap_or("").to_string(),
             chain,
             height,
-            headers: chain_info["headers"]
-                .as_u64()
-                .map_or(height, |h| h as u32),
+            headers: chain_info["headers"].as_u64().map_or(height, |h| h as u32),
             initial_block_download: chain_info["initialblockdownload"]
                 .as_bool()
                 .unwrap_or(false),
@@ -207,7 +205,9 @@ impl Daemon {
 
     /// Block hashes for heights `first..first+count` (batched `getblockhash`).
     pub fn block_hashes(&self, first: u32, count: u32) -> Result<Vec<Hash32>, Error> {
-        let params: Vec<Value> = (0..count).map(|i| json!([first as u64 + i as u64])).collect();
+        let params: Vec<Value> = (0..count)
+            .map(|i| json!([first as u64 + i as u64]))
+            .collect();
         let answers = self.batch("getblockhash", &params)?;
         answers
             .into_iter()
@@ -284,7 +284,9 @@ impl Daemon {
     /// Fee estimate in KVA/kB for confirmation within `blocks`; `None` when the node has none.
     pub fn estimate_smart_fee(&self, blocks: u32) -> Result<Option<f64>, Error> {
         let v = self.call("estimatesmartfee", json!([blocks]))?;
-        Ok(v.get("feerate").and_then(Value::as_f64).filter(|f| *f > 0.0))
+        Ok(v.get("feerate")
+            .and_then(Value::as_f64)
+            .filter(|f| *f > 0.0))
     }
 
     /// The node's minimum relay fee in KVA/kB (`getnetworkinfo.relayfee`).
@@ -319,7 +321,11 @@ impl Daemon {
     }
 
     /// One call; a node error is returned as a value (warm-up is waited out first).
-    pub fn call_node(&self, method: &str, params: Value) -> Result<Result<Value, NodeError>, Error> {
+    pub fn call_node(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Result<Value, NodeError>, Error> {
         let mut backoff = Duration::from_millis(50);
         loop {
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -439,7 +445,12 @@ impl Daemon {
     }
 
     /// Splits one JSON-RPC response object into its result or node error.
-    fn answer(&self, url: &str, method: &str, v: &Value) -> Result<Result<Value, NodeError>, Error> {
+    fn answer(
+        &self,
+        url: &str,
+        method: &str,
+        v: &Value,
+    ) -> Result<Result<Value, NodeError>, Error> {
         let obj = v.as_object().ok_or_else(|| Error::BadResponse {
             url: url.to_string(),
             detail: format!("`{method}` was answered with {}", short(v)),
@@ -480,7 +491,12 @@ impl Daemon {
     fn parse_hash(&self, method: &str, v: &Value) -> Result<Hash32, Error> {
         v.as_str()
             .and_then(|s| hash_from_hex(s).ok())
-            .ok_or_else(|| self.bad(format!("`{method}` returned {} instead of a hash", short(v))))
+            .ok_or_else(|| {
+                self.bad(format!(
+                    "`{method}` returned {} instead of a hash",
+                    short(v)
+                ))
+            })
     }
 
     fn parse_hex(&self, method: &str, v: &Value) -> Result<Vec<u8>, Error> {

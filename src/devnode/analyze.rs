@@ -405,8 +405,14 @@ mod tests {
 
     #[test]
     fn hashtags_follow_python_rules() {
-        assert_eq!(hashtags(b"Hello #World", b"text #Two #two"), vec!["worldtext", "two"]);
-        assert_eq!(hashtags(b"", "#\u{00dc}ber".as_bytes()), vec!["\u{00fc}ber"]);
+        assert_eq!(
+            hashtags(b"Hello #World", b"text #Two #two"),
+            vec!["worldtext", "two"]
+        );
+        assert_eq!(
+            hashtags(b"", "#\u{00dc}ber".as_bytes()),
+            vec!["\u{00fc}ber"]
+        );
         assert_eq!(hashtags(&[0xff, b'#'], b"#a"), vec!["a"]);
         assert!(hashtags(b"# no", b"#").is_empty());
     }

@@ -98,9 +98,26 @@ pub fn pool_scripts(seed: u64) -> Vec<(Vec<u8>, u32)> {
 }
 
 const WORDS: &[&str] = &[
-    "kevacoin", "hello", "world", "moon", "blockchain", "keva", "post", "news", "art", "music",
+    "kevacoin",
+    "hello",
+    "world",
+    "moon",
+    "blockchain",
+    "keva",
+    "post",
+    "news",
+    "art",
+    "music",
 ];
-const TAGS: &[&str] = &["#Kevacoin", "#hello", "#KEVA", "#news", "#\u{00fc}ber", "#art_2020", "#moon"];
+const TAGS: &[&str] = &[
+    "#Kevacoin",
+    "#hello",
+    "#KEVA",
+    "#news",
+    "#\u{00fc}ber",
+    "#art_2020",
+    "#moon",
+];
 
 /// A confirmed-or-pending post the generator can react to.
 #[derive(Clone)]
@@ -201,10 +218,10 @@ impl Gen {
             self.counter += 1;
             let built = node.wallet.keva_namespace(name.as_bytes());
             node.submit_built(built).map(|b| {
-                    if let Some(ns) = b.namespace {
-                        self.keys.push((ns, Vec::new()));
-                    }
-                })
+                if let Some(ns) = b.namespace {
+                    self.keys.push((ns, Vec::new()));
+                }
+            })
         } else {
             let ns = self.rng.pick(&held).clone();
             self.keva(node, &ns, roll)
@@ -236,52 +253,53 @@ impl Gen {
 
     fn keva(&mut self, node: &mut NodeState, ns: &[u8], roll: u64) -> Result<(), String> {
         let slot = self.keys.iter().position(|(n, _)| n == ns);
-        let (key, value, extra): (Vec<u8>, Vec<u8>, Vec<TxOut>) = if roll < 70 || self.posts.is_empty() {
-            // A plain post, sometimes the profile.
-            if self.rng.chance(0.1) {
-                let word = self.rng.pick(WORDS).to_string();
-                let bio = self.text();
-                let v = format!(
-                    "{{\"displayName\":\"{word} {}\",\"bio\":\"{bio}\"}}",
-                    self.counter
-                );
-                (PROFILE_KEY.to_vec(), v.into_bytes(), Vec::new())
-            } else {
-                let key = format!("{} {}", self.rng.pick(WORDS), self.counter);
-                self.counter += 1;
-                (key.into_bytes(), self.text().into_bytes(), Vec::new())
-            }
-        } else if roll < 80 {
-            // Delete one of the namespace's keys, if it has any.
-            if let Some(i) = slot {
-                let list = &self.keys[i].1;
-                if !list.is_empty() {
-                    let k = list[self.rng.below(list.len() as u64) as usize].clone();
-                    self.keys[i].1.retain(|x| x != &k);
-                    let built = node.wallet.keva_delete(ns, &k);
-                    return node.submit_built(built).map(|_| ());
+        let (key, value, extra): (Vec<u8>, Vec<u8>, Vec<TxOut>) =
+            if roll < 70 || self.posts.is_empty() {
+                // A plain post, sometimes the profile.
+                if self.rng.chance(0.1) {
+                    let word = self.rng.pick(WORDS).to_string();
+                    let bio = self.text();
+                    let v = format!(
+                        "{{\"displayName\":\"{word} {}\",\"bio\":\"{bio}\"}}",
+                        self.counter
+                    );
+                    (PROFILE_KEY.to_vec(), v.into_bytes(), Vec::new())
+                } else {
+                    let key = format!("{} {}", self.rng.pick(WORDS), self.counter);
+                    self.counter += 1;
+                    (key.into_bytes(), self.text().into_bytes(), Vec::new())
                 }
-            }
-            return self.payment(node);
-        } else {
-            // Reply (00 01), share (00 02) or like (00 03, pays the author).
-            let post = self.posts[self.rng.below(self.posts.len() as u64) as usize].clone();
-            let kind = 1 + self.rng.below(3) as u8;
-            let mut key = vec![0x00, kind];
-            key.extend(post.txid.iter().rev());
-            let (value, extra) = match kind {
-                1 => (self.text().into_bytes(), Vec::new()),
-                2 => (Vec::new(), Vec::new()),
-                _ => (
-                    Vec::new(),
-                    vec![TxOut {
-                        value: 10 * KEVA_LOCK,
-                        script_pubkey: post.owner.clone(),
-                    }],
-                ),
+            } else if roll < 80 {
+                // Delete one of the namespace's keys, if it has any.
+                if let Some(i) = slot {
+                    let list = &self.keys[i].1;
+                    if !list.is_empty() {
+                        let k = list[self.rng.below(list.len() as u64) as usize].clone();
+                        self.keys[i].1.retain(|x| x != &k);
+                        let built = node.wallet.keva_delete(ns, &k);
+                        return node.submit_built(built).map(|_| ());
+                    }
+                }
+                return self.payment(node);
+            } else {
+                // Reply (00 01), share (00 02) or like (00 03, pays the author).
+                let post = self.posts[self.rng.below(self.posts.len() as u64) as usize].clone();
+                let kind = 1 + self.rng.below(3) as u8;
+                let mut key = vec![0x00, kind];
+                key.extend(post.txid.iter().rev());
+                let (value, extra) = match kind {
+                    1 => (self.text().into_bytes(), Vec::new()),
+                    2 => (Vec::new(), Vec::new()),
+                    _ => (
+                        Vec::new(),
+                        vec![TxOut {
+                            value: 10 * KEVA_LOCK,
+                            script_pubkey: post.owner.clone(),
+                        }],
+                    ),
+                };
+                (key, value, extra)
             };
-            (key, value, extra)
-        };
         let owner = node.wallet.namespace_owner_script(ns).unwrap_or_default();
         let built = node.wallet.keva_put(ns, &key, &value, extra);
         let built = node.submit_built(built)?;

@@ -39,7 +39,11 @@ pub enum Response {
 pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
 /// Accepts connections until `stop` is set; returns the accept thread.
-pub fn serve(listener: TcpListener, handler: Arc<Handler>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+pub fn serve(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("devnode-accept".into())
         .spawn(move || {

@@ -239,7 +239,10 @@ impl DevNode {
         self.with_state(|s| {
             let k = s.wallet.new_key(kind);
             let net = s.chain.network();
-            (s.wallet.key(k).script(), s.wallet.address(k, net).unwrap_or_default())
+            (
+                s.wallet.key(k).script(),
+                s.wallet.address(k, net).unwrap_or_default(),
+            )
         })
     }
 
@@ -292,10 +295,12 @@ impl DevNode {
         let mut key = vec![0x00, kind];
         key.extend(target.iter().rev());
         let extra = reward
-            .map(|(script_pubkey, value)| vec![TxOut {
-                value,
-                script_pubkey,
-            }])
+            .map(|(script_pubkey, value)| {
+                vec![TxOut {
+                    value,
+                    script_pubkey,
+                }]
+            })
             .unwrap_or_default();
         self.with_state(|s| {
             let b = s.wallet.keva_put(ns, &key, text, extra);
@@ -389,7 +394,12 @@ fn handle(shared: &Shared, req: &http::Request) -> http::Response {
     let parsed: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
         Err(_) => {
-            return full(500, rpc_error(&Value::Null, -32700, "Parse error").to_string().into_bytes())
+            return full(
+                500,
+                rpc_error(&Value::Null, -32700, "Parse error")
+                    .to_string()
+                    .into_bytes(),
+            )
         }
     };
     let is_dev = |v: &Value| v["method"].as_str().is_some_and(|m| m.starts_with("dev_"));

@@ -85,7 +85,11 @@ impl NodeState {
         let payee = payee.map_or_else(|| self.default_payee.clone(), |p| p.to_vec());
         let mut hashes = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let txids: Option<&[Hash32]> = if with_mempool && i == 0 { None } else { Some(&[]) };
+            let txids: Option<&[Hash32]> = if with_mempool && i == 0 {
+                None
+            } else {
+                Some(&[])
+            };
             hashes.push(self.chain.mine(&payee, txids, None));
             self.observe_tip();
         }
@@ -155,7 +159,13 @@ impl NodeState {
     /// Replaces the last `depth` blocks by `new_blocks` competing ones (a reorg); returns the
     /// new blocks' hashes. Transactions of the old branch return to the mempool when
     /// `resubmit` (and are then mined into the first new block when `mine_mempool`).
-    pub fn reorg(&mut self, depth: u32, new_blocks: u32, resubmit: bool, mine_mempool: bool) -> Vec<Hash32> {
+    pub fn reorg(
+        &mut self,
+        depth: u32,
+        new_blocks: u32,
+        resubmit: bool,
+        mine_mempool: bool,
+    ) -> Vec<Hash32> {
         let target = self.chain.height().saturating_sub(depth);
         self.rewind(target, resubmit);
         self.mine(new_blocks, None, mine_mempool)

@@ -44,20 +44,33 @@ fn need_u64(params: &[Value], i: usize, name: &str) -> Result<u64, Reject> {
     param(params, i)
         .ok_or_else(|| Reject::new(-1, format!("missing argument {} ({name})", i + 1)))?
         .as_u64()
-        .ok_or_else(|| Reject::new(-1, format!("JSON value is not an integer as expected ({name})")))
+        .ok_or_else(|| {
+            Reject::new(
+                -1,
+                format!("JSON value is not an integer as expected ({name})"),
+            )
+        })
 }
 
 fn need_str<'a>(params: &'a [Value], i: usize, name: &str) -> Result<&'a str, Reject> {
     param(params, i)
         .ok_or_else(|| Reject::new(-1, format!("missing argument {} ({name})", i + 1)))?
         .as_str()
-        .ok_or_else(|| Reject::new(-1, format!("JSON value is not a string as expected ({name})")))
+        .ok_or_else(|| {
+            Reject::new(
+                -1,
+                format!("JSON value is not a string as expected ({name})"),
+            )
+        })
 }
 
 fn need_hash(params: &[Value], i: usize, name: &str) -> Result<Hash32, Reject> {
     let s = need_str(params, i, name)?;
     if s.len() != 64 {
-        return Err(invalid(format!("{name} must be of length 64 (not {}, for '{s}')", s.len())));
+        return Err(invalid(format!(
+            "{name} must be of length 64 (not {}, for '{s}')",
+            s.len()
+        )));
     }
     hash_from_hex(s).map_err(|_| invalid(format!("{name} must be hexadecimal string (not '{s}')")))
 }
@@ -79,7 +92,11 @@ fn chainwork(height: u32) -> String {
 }
 
 /// Runs one call against the node state.
-pub fn dispatch(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, Effect), Reject> {
+pub fn dispatch(
+    state: &mut NodeState,
+    method: &str,
+    params: &[Value],
+) -> Result<(Value, Effect), Reject> {
     let v = match method {
         "getblockchaininfo" => blockchain_info(state),
         "getnetworkinfo" => network_info(state),
@@ -92,7 +109,9 @@ pub fn dispatch(state: &mut NodeState, method: &str, params: &[Value]) -> Result
             if h < 0 || h > state.chain.height() as i64 {
                 return Err(invalid("Block height out of range"));
             }
-            json!(hash_to_hex(&state.chain.hash_at(h as u32).unwrap_or_default()))
+            json!(hash_to_hex(
+                &state.chain.hash_at(h as u32).unwrap_or_default()
+            ))
         }
         "getblock" => {
             let hash = need_hash(params, 0, "blockhash")?;
@@ -117,7 +136,10 @@ pub fn dispatch(state: &mut NodeState, method: &str, params: &[Value]) -> Result
                 .chain
                 .height_of(&hash)
                 .ok_or_else(|| Reject::new(-5, "Block not found"))?;
-            let block = state.chain.block(height).ok_or_else(|| Reject::new(-5, "Block not found"))?;
+            let block = state
+                .chain
+                .block(height)
+                .ok_or_else(|| Reject::new(-5, "Block not found"))?;
             if flag(params, 1, true) {
                 header_json(state, height, &block)
             } else {
@@ -218,18 +240,36 @@ pub fn dispatch(state: &mut NodeState, method: &str, params: &[Value]) -> Result
 }
 
 const METHODS: &[&str] = &[
-    "getblockchaininfo", "getnetworkinfo", "getblockcount", "getbestblockhash", "getblockhash height",
-    "getblock \"blockhash\" ( verbosity )", "getblockheader \"hash\" ( verbose )",
-    "getrawtransaction \"txid\" ( verbose )", "getrawmempool ( verbose )", "getmempoolinfo",
-    "sendrawtransaction \"hexstring\"", "estimatesmartfee conf_target", "generate nblocks",
-    "generatetoaddress nblocks \"address\"", "invalidateblock \"blockhash\"", "stop",
-    "dev_mine n ( with_mempool \"address\" )", "dev_pay \"address\" satoshis", "dev_addmempool \"hex\"",
-    "dev_dropmempool ( [txids] )", "dev_reorg depth ( new_blocks resubmit )", "dev_rewind height",
+    "getblockchaininfo",
+    "getnetworkinfo",
+    "getblockcount",
+    "getbestblockhash",
+    "getblockhash height",
+    "getblock \"blockhash\" ( verbosity )",
+    "getblockheader \"hash\" ( verbose )",
+    "getrawtransaction \"txid\" ( verbose )",
+    "getrawmempool ( verbose )",
+    "getmempoolinfo",
+    "sendrawtransaction \"hexstring\"",
+    "estimatesmartfee conf_target",
+    "generate nblocks",
+    "generatetoaddress nblocks \"address\"",
+    "invalidateblock \"blockhash\"",
+    "stop",
+    "dev_mine n ( with_mempool \"address\" )",
+    "dev_pay \"address\" satoshis",
+    "dev_addmempool \"hex\"",
+    "dev_dropmempool ( [txids] )",
+    "dev_reorg depth ( new_blocks resubmit )",
+    "dev_rewind height",
     "dev_fail \"none|http500|delay|warmup|truncate|close\" ( count ms )",
     "dev_set {\"txindex\":bool,\"fee_estimate\":x|null,\"relay_fee\":sat_per_kb}",
-    "dev_newaddress ( \"p2pkh|p2sh|p2sh-p2wpkh|p2wpkh\" )", "dev_wallet",
-    "dev_keva_namespace \"name\"", "dev_keva_put \"namespace\" \"key\" \"value\"",
-    "dev_keva_delete \"namespace\" \"key\"", "dev_truth ( \"scripthash\" )",
+    "dev_newaddress ( \"p2pkh|p2sh|p2sh-p2wpkh|p2wpkh\" )",
+    "dev_wallet",
+    "dev_keva_namespace \"name\"",
+    "dev_keva_put \"namespace\" \"key\" \"value\"",
+    "dev_keva_delete \"namespace\" \"key\"",
+    "dev_truth ( \"scripthash\" )",
 ];
 
 fn hashes_json(hashes: &[Hash32]) -> Value {
@@ -238,7 +278,8 @@ fn hashes_json(hashes: &[Hash32]) -> Value {
 
 fn blockchain_info(state: &NodeState) -> Value {
     let h = state.chain.height();
-    let fork = |id: &str, version: u32| json!({"id": id, "version": version, "reject": {"status": true}});
+    let fork =
+        |id: &str, version: u32| json!({"id": id, "version": version, "reject": {"status": true}});
     let bip9 = json!({"status": "active", "startTime": -1, "timeout": 9_223_372_036_854_775_807i64, "since": 0});
     json!({
         "chain": state.chain.network().node_chain_name(),
@@ -335,11 +376,22 @@ fn block_json(state: &NodeState, height: u32, full_txs: bool) -> Value {
             block
                 .txs
                 .iter()
-                .map(|t| tx_json(state.chain.network(), t, Some((hash, height, block.header.time())), state.chain.height()))
+                .map(|t| {
+                    tx_json(
+                        state.chain.network(),
+                        t,
+                        Some((hash, height, block.header.time())),
+                        state.chain.height(),
+                    )
+                })
                 .collect(),
         )
     } else {
-        json!(block.txs.iter().map(|t| hash_to_hex(&t.txid())).collect::<Vec<_>>())
+        json!(block
+            .txs
+            .iter()
+            .map(|t| hash_to_hex(&t.txid()))
+            .collect::<Vec<_>>())
     };
     v
 }
@@ -385,7 +437,12 @@ fn raw_transaction(state: &NodeState, txid: &Hash32, verbose: bool) -> Result<Va
 }
 
 /// The node's verbose transaction object.
-pub fn tx_json(net: Network, tx: &Transaction, place: Option<(Hash32, u32, u32)>, tip: u32) -> Value {
+pub fn tx_json(
+    net: Network,
+    tx: &Transaction,
+    place: Option<(Hash32, u32, u32)>,
+    tip: u32,
+) -> Value {
     let bytes = tx.serialize();
     let vin: Vec<Value> = tx
         .inputs
@@ -461,7 +518,9 @@ fn parse_namespace(s: &str) -> Result<Vec<u8>, Reject> {
     }
     match from_hex(s) {
         Ok(b) if b.len() == 21 => Ok(b),
-        _ => Err(invalid(format!("invalid namespace id {s:?}: give the N… id or 42 hex digits"))),
+        _ => Err(invalid(format!(
+            "invalid namespace id {s:?}: give the N… id or 42 hex digits"
+        ))),
     }
 }
 
@@ -486,7 +545,10 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
             let value = need_u64(params, 1, "satoshis")?;
             let script = crate::chain::address::address_to_script(addr, net)
                 .map_err(|_| Reject::new(-5, "Invalid address"))?;
-            let built = state.wallet.pay(vec![crate::chain::TxOut { value, script_pubkey: script }]);
+            let built = state.wallet.pay(vec![crate::chain::TxOut {
+                value,
+                script_pubkey: script,
+            }]);
             let built = state.submit_built(built).map_err(wallet_err)?;
             json!(hash_to_hex(&built.txid))
         }
@@ -504,7 +566,9 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
         }
         "dev_reorg" => {
             let depth = need_u64(params, 0, "depth")? as u32;
-            let new_blocks = param(params, 1).and_then(Value::as_u64).map_or(depth + 1, |n| n as u32);
+            let new_blocks = param(params, 1)
+                .and_then(Value::as_u64)
+                .map_or(depth + 1, |n| n as u32);
             let resubmit = flag(params, 2, true);
             hashes_json(&state.reorg(depth, new_blocks, resubmit, resubmit))
         }
@@ -514,7 +578,9 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
         }
         "dev_fail" => {
             let kind = need_str(params, 0, "kind")?;
-            let count = param(params, 1).and_then(Value::as_u64).map_or(1, |c| c as u32);
+            let count = param(params, 1)
+                .and_then(Value::as_u64)
+                .map_or(1, |c| c as u32);
             let ms = param(params, 2).and_then(Value::as_u64).unwrap_or(1000);
             let fault = match kind {
                 "none" => None,
@@ -523,12 +589,18 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
                 "warmup" => Some(Fault::WarmingUp),
                 "truncate" => Some(Fault::Truncate),
                 "close" => Some(Fault::Close),
-                _ => return Err(invalid(format!("unknown fault {kind:?}: none, http500, delay, warmup, truncate, close"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "unknown fault {kind:?}: none, http500, delay, warmup, truncate, close"
+                    )))
+                }
             };
             return Ok((json!(null), Effect::Fault(FaultRequest { fault, count })));
         }
         "dev_set" => {
-            let o = param(params, 0).and_then(Value::as_object).ok_or_else(|| invalid("dev_set takes an object"))?;
+            let o = param(params, 0)
+                .and_then(Value::as_object)
+                .ok_or_else(|| invalid("dev_set takes an object"))?;
             if let Some(b) = o.get("txindex").and_then(Value::as_bool) {
                 state.settings.txindex = b;
             }
@@ -541,7 +613,10 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
             json!(null)
         }
         "dev_newaddress" => {
-            let kind = match param(params, 0).and_then(Value::as_str).unwrap_or("p2sh-p2wpkh") {
+            let kind = match param(params, 0)
+                .and_then(Value::as_str)
+                .unwrap_or("p2sh-p2wpkh")
+            {
                 "p2pkh" => AddrKind::P2pkh,
                 "p2sh" => AddrKind::P2sh,
                 "p2wpkh" => AddrKind::P2wpkh,
@@ -567,7 +642,9 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
             let ns = parse_namespace(need_str(params, 0, "namespace")?)?;
             let key = need_str(params, 1, "key")?;
             let value = need_str(params, 2, "value")?;
-            let built = state.wallet.keva_put(&ns, key.as_bytes(), value.as_bytes(), Vec::new());
+            let built = state
+                .wallet
+                .keva_put(&ns, key.as_bytes(), value.as_bytes(), Vec::new());
             let built = state.submit_built(built).map_err(wallet_err)?;
             json!({"txid": hash_to_hex(&built.txid)})
         }
@@ -582,7 +659,8 @@ fn dev(state: &mut NodeState, method: &str, params: &[Value]) -> Result<(Value, 
             let truth = super::truth::Truth::compute(&state.chain);
             match param(params, 0).and_then(Value::as_str) {
                 Some(s) => {
-                    let sh = hash_from_hex(s).map_err(|_| invalid("scripthash must be 64 hex digits"))?;
+                    let sh = hash_from_hex(s)
+                        .map_err(|_| invalid("scripthash must be 64 hex digits"))?;
                     json!({
                         "history": truth.history(&sh).iter()
                             .map(|(t, h)| json!({"tx_hash": hash_to_hex(t), "height": h})).collect::<Vec<_>>(),

@@ -116,7 +116,8 @@ impl HashIndex {
     }
 
     fn remove(&mut self, txid: &Hash32, height: u32) {
-        if self.overflow.remove(txid).is_none() && self.by_prefix.get(&prefix(txid)) == Some(&height)
+        if self.overflow.remove(txid).is_none()
+            && self.by_prefix.get(&prefix(txid)) == Some(&height)
         {
             self.by_prefix.remove(&prefix(txid));
         }
@@ -208,10 +209,11 @@ impl Chain {
 
     /// Height of a block on the active chain.
     pub fn height_of(&self, hash: &Hash32) -> Option<u32> {
-        self.block_index
-            .candidates(hash)
-            .into_iter()
-            .find(|h| self.blocks.get(*h as usize).is_some_and(|b| &b.hash == hash))
+        self.block_index.candidates(hash).into_iter().find(|h| {
+            self.blocks
+                .get(*h as usize)
+                .is_some_and(|b| &b.hash == hash)
+        })
     }
 
     /// The full block at `height`, rebuilt for coinbase-only blocks.
@@ -240,7 +242,13 @@ impl Chain {
         match self.blocks.get(height as usize).map(|b| &b.body) {
             Some(Body::Full(full)) => full.metas.clone(),
             Some(Body::Compact { payee, tag }) => {
-                let tx = coinbase(height, &self.payees[*payee as usize], subsidy(height), *tag, None);
+                let tx = coinbase(
+                    height,
+                    &self.payees[*payee as usize],
+                    subsidy(height),
+                    *tag,
+                    None,
+                );
                 vec![analyze(&tx)]
             }
             None => Vec::new(),
@@ -250,7 +258,8 @@ impl Chain {
     /// Like `block_metas`, but skips a coinbase-only block whose payee script `want` rejects
     /// (a cheap filter for wallet rescans over long chains).
     pub fn block_metas_if(&self, height: u32, want: &dyn Fn(&[u8]) -> bool) -> Vec<TxMeta> {
-        if let Some(Body::Compact { payee, .. }) = self.blocks.get(height as usize).map(|b| &b.body) {
+        if let Some(Body::Compact { payee, .. }) = self.blocks.get(height as usize).map(|b| &b.body)
+        {
             if !want(&self.payees[*payee as usize]) {
                 return Vec::new();
             }
@@ -259,15 +268,15 @@ impl Chain {
     }
 
     fn compact_block(&self, height: u32, prev: Hash32, time: u32, payee: u32, tag: u32) -> Block {
-        let cb = coinbase(height, &self.payees[payee as usize], subsidy(height), tag, None);
-        let header = Header::build_regtest(
-            BLOCK_VERSION,
-            prev,
-            cb.txid(),
-            time,
-            REGTEST_BITS,
+        let cb = coinbase(
             height,
+            &self.payees[payee as usize],
+            subsidy(height),
+            tag,
+            None,
         );
+        let header =
+            Header::build_regtest(BLOCK_VERSION, prev, cb.txid(), time, REGTEST_BITS, height);
         Block {
             header,
             txs: vec![cb],
@@ -299,7 +308,11 @@ impl Chain {
     /// The output `op` with the height that confirmed it (None while in the mempool).
     pub fn output(&self, op: &OutPoint) -> Option<(TxOut, Option<u32>)> {
         match self.find_tx(&op.txid, true)? {
-            Found::Mempool(e) => e.tx.outputs.get(op.vout as usize).map(|o| (o.clone(), None)),
+            Found::Mempool(e) => {
+                e.tx.outputs
+                    .get(op.vout as usize)
+                    .map(|o| (o.clone(), None))
+            }
             Found::Confirmed { tx, height, .. } => tx
                 .outputs
                 .get(op.vout as usize)
@@ -309,7 +322,9 @@ impl Chain {
 
     /// Whether `op` exists and nothing (confirmed or in the mempool) spends it.
     pub fn is_unspent(&self, op: &OutPoint) -> bool {
-        !self.spent.contains_key(op) && !self.mempool_spent.contains_key(op) && self.output(op).is_some()
+        !self.spent.contains_key(op)
+            && !self.mempool_spent.contains_key(op)
+            && self.output(op).is_some()
     }
 
     /// Mempool txids in arrival order.
@@ -332,7 +347,12 @@ impl Chain {
 
     /// Checks a transaction like the node's mempool acceptance and adds it.
     /// `min_fee_per_kb` is the relay fee in satoshis per 1000 vbytes.
-    pub fn accept(&mut self, tx: Transaction, min_fee_per_kb: u64, now: u64) -> Result<Hash32, Reject> {
+    pub fn accept(
+        &mut self,
+        tx: Transaction,
+        min_fee_per_kb: u64,
+        now: u64,
+    ) -> Result<Hash32, Reject> {
         let txid = tx.txid();
         if tx.is_coinbase() {
             return Err(Reject::new(-26, "coinbase"));
@@ -355,7 +375,10 @@ impl Chain {
             .filter(|o| super::analyze::split_keva(&o.script_pubkey).is_some())
             .count();
         if keva_outputs > 0 && tx.version != super::analyze::KEVA_TX_VERSION {
-            return Err(Reject::new(-26, "tx-keva-version: keva output outside a 0x7100 transaction"));
+            return Err(Reject::new(
+                -26,
+                "tx-keva-version: keva output outside a 0x7100 transaction",
+            ));
         }
         if keva_outputs > 1 {
             return Err(Reject::new(-26, "tx-keva-multiple-outputs"));
@@ -420,7 +443,11 @@ impl Chain {
         while i < doomed.len() {
             let t = doomed[i];
             for child in &self.mempool_order {
-                let spends = self.mempool[child].tx.inputs.iter().any(|inp| inp.prevout.txid == t);
+                let spends = self.mempool[child]
+                    .tx
+                    .inputs
+                    .iter()
+                    .any(|inp| inp.prevout.txid == t);
                 if spends && !doomed.contains(child) {
                     doomed.push(*child);
                 }
@@ -485,7 +512,13 @@ impl Chain {
         } else {
             None
         };
-        txs.push(coinbase(height, payee, subsidy(height) + fees, tag, witness_root));
+        txs.push(coinbase(
+            height,
+            payee,
+            subsidy(height) + fees,
+            tag,
+            witness_root,
+        ));
         txs.extend(entries.iter().map(|e| e.tx.clone()));
         let txids: Vec<Hash32> = txs.iter().map(|t| t.txid()).collect();
         let header = Header::build_regtest(
@@ -576,7 +609,13 @@ impl Chain {
 
 /// A coinbase: BIP34 height push and a tag in scriptSig; with a witness commitment output
 /// (and the reserved-value witness) when the block carries witness transactions.
-pub fn coinbase(height: u32, payee: &[u8], value: u64, tag: u32, witness_root: Option<Hash32>) -> Transaction {
+pub fn coinbase(
+    height: u32,
+    payee: &[u8],
+    value: u64,
+    tag: u32,
+    witness_root: Option<Hash32>,
+) -> Transaction {
     let mut script_sig = Vec::with_capacity(12);
     push_script_num(&mut script_sig, height as i64);
     super::analyze::push(&mut script_sig, &tag.to_le_bytes());

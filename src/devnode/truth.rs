@@ -137,7 +137,10 @@ impl Folder {
         }
         if let Some(k) = &meta.keva {
             touched.extend(k.index_keys.iter().map(|x| Truth::index_scripthash(x)));
-            let ns = self.namespaces.entry(k.op.namespace().to_vec()).or_default();
+            let ns = self
+                .namespaces
+                .entry(k.op.namespace().to_vec())
+                .or_default();
             match &k.op {
                 KevaOp::Namespace { display_name, .. } => ns.display_name = display_name.clone(),
                 KevaOp::Put { key, value, .. } => {
@@ -158,7 +161,10 @@ impl Folder {
         for sh in touched {
             if !seen.contains(&sh) {
                 seen.push(sh);
-                self.histories.entry(sh).or_default().push((meta.txid, height));
+                self.histories
+                    .entry(sh)
+                    .or_default()
+                    .push((meta.txid, height));
             }
         }
     }

@@ -75,7 +75,8 @@ impl Key {
     }
 
     fn signature(&self, prevout: &OutPoint) -> Vec<u8> {
-        let mut r = sha256(&[&self.pubkey[..], &prevout.txid, &prevout.vout.to_le_bytes()].concat());
+        let mut r =
+            sha256(&[&self.pubkey[..], &prevout.txid, &prevout.vout.to_le_bytes()].concat());
         r[0] = (r[0] & 0x7f) | 0x01;
         let mut s = sha256(&r);
         s[0] = (s[0] & 0x3f) | 0x01;
@@ -168,7 +169,14 @@ impl Wallet {
     /// Makes a new key of `kind` and returns its index.
     pub fn new_key(&mut self, kind: AddrKind) -> usize {
         let index = self.keys.len();
-        let d = sha256(&[b"keva-devnode key".as_slice(), &self.seed.to_le_bytes(), &(index as u64).to_le_bytes()].concat());
+        let d = sha256(
+            &[
+                b"keva-devnode key".as_slice(),
+                &self.seed.to_le_bytes(),
+                &(index as u64).to_le_bytes(),
+            ]
+            .concat(),
+        );
         let mut pubkey = [0u8; 33];
         pubkey[0] = 0x02 | (d[31] & 1);
         pubkey[1..].copy_from_slice(&d);
@@ -205,7 +213,9 @@ impl Wallet {
 
     /// The address script that holds namespace `ns`.
     pub fn namespace_owner_script(&self, ns: &[u8]) -> Option<Vec<u8>> {
-        self.keva_coins.get(ns).map(|(_, c)| self.keys[c.key].script())
+        self.keva_coins
+            .get(ns)
+            .map(|(_, c)| self.keys[c.key].script())
     }
 
     /// Updates coins from a transaction that entered the mempool or a block.
@@ -231,7 +241,8 @@ impl Wallet {
             };
             match &meta.keva {
                 Some(k) if k.vout == vout as u32 => {
-                    self.keva_coins.insert(k.op.namespace().to_vec(), (op, coin));
+                    self.keva_coins
+                        .insert(k.op.namespace().to_vec(), (op, coin));
                 }
                 _ => {
                     self.coins.insert((op.txid, op.vout), coin);
@@ -248,7 +259,12 @@ impl Wallet {
         let want = |script: &[u8]| owned.contains_key(&sha256(script));
         let mut metas = Vec::new();
         for h in 0..=chain.height() {
-            metas.extend(chain.block_metas_if(h, &want).into_iter().map(|m| (m, true)));
+            metas.extend(
+                chain
+                    .block_metas_if(h, &want)
+                    .into_iter()
+                    .map(|m| (m, true)),
+            );
         }
         metas.extend(
             chain
@@ -283,7 +299,9 @@ impl Wallet {
                 txid: *txid,
                 vout: *vout,
             })
-            .ok_or("the wallet has no coin to register a namespace with: mine blocks to it first")?;
+            .ok_or(
+                "the wallet has no coin to register a namespace with: mine blocks to it first",
+            )?;
         let namespace = derive_namespace(&first);
         let op = KevaOp::Namespace {
             namespace: namespace.clone(),
@@ -304,7 +322,13 @@ impl Wallet {
 
     /// Puts `key` = `value` into a namespace the wallet holds; `extra` outputs ride along
     /// (a like's reward to the post's author).
-    pub fn keva_put(&mut self, ns: &[u8], key: &[u8], value: &[u8], extra: Vec<TxOut>) -> Result<Built, String> {
+    pub fn keva_put(
+        &mut self,
+        ns: &[u8],
+        key: &[u8],
+        value: &[u8],
+        extra: Vec<TxOut>,
+    ) -> Result<Built, String> {
         let op = KevaOp::Put {
             namespace: ns.to_vec(),
             key: key.to_vec(),
@@ -361,7 +385,11 @@ impl Wallet {
             have += c.value;
         }
         for op in &first {
-            let c = self.coins.get(&(op.txid, op.vout)).cloned().ok_or("coin to spend first is gone")?;
+            let c = self
+                .coins
+                .get(&(op.txid, op.vout))
+                .cloned()
+                .ok_or("coin to spend first is gone")?;
             have += c.value;
             inputs.push((*op, c));
         }

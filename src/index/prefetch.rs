@@ -163,10 +163,15 @@ fn fetch_range(
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let n = (target / avg_size.max(1)).clamp(1, MAX_FETCH_BLOCKS).min(hashes.len() - i);
+            let n = (target / avg_size.max(1))
+                .clamp(1, MAX_FETCH_BLOCKS)
+                .min(hashes.len() - i);
             let batch = &hashes[i..i + n];
             let raws = daemon.blocks(batch).map_err(|e| {
-                Error::new(format!("fetching blocks from height {}: {e}", height + i as u32))
+                Error::new(format!(
+                    "fetching blocks from height {}: {e}",
+                    height + i as u32
+                ))
             })?;
             if raws.len() != batch.len() {
                 return Err(Error::new(format!(

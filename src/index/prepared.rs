@@ -63,7 +63,12 @@ impl PreparedBlock {
         let outputs = block
             .txs
             .iter()
-            .map(|tx| tx.outputs.iter().map(|o| prepare_output(&o.script_pubkey)).collect())
+            .map(|tx| {
+                tx.outputs
+                    .iter()
+                    .map(|o| prepare_output(&o.script_pubkey))
+                    .collect()
+            })
             .collect();
         Ok(PreparedBlock {
             height,

@@ -363,7 +363,8 @@ impl Reader {
 
     /// Confirmed reply, share and like counts of the post `txid` (internal order).
     pub fn reaction_counts(&self, txid: &Hash32) -> Result<ReactionCounts> {
-        let count = |kind: u8| -> Result<u64> { self.history_len(&reaction_scripthash(txid, kind)) };
+        let count =
+            |kind: u8| -> Result<u64> { self.history_len(&reaction_scripthash(txid, kind)) };
         Ok(ReactionCounts {
             replies: count(1)?,
             shares: count(2)?,
@@ -420,7 +421,14 @@ impl Reader {
                  WHERE t.txid = ?1 ORDER BY t.tx_num DESC LIMIT 1",
             )?
             .query_row(params![to_display(txid).as_slice(), vout], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .optional()?;
         row.map(|(tx_num, value, sh, address, height, spent_by)| {

@@ -80,14 +80,20 @@ pub fn check(conn: &Connection, network: Network, path: &str) -> Result<()> {
     }
     let get = |name: &str| -> Result<Option<String>> {
         Ok(conn
-            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()?)
     };
     let version = get("schema_version")?;
     let version: u32 = version
         .as_deref()
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::new(format!("{path} has no readable schema_version in its meta table")))?;
+        .ok_or_else(|| {
+            Error::new(format!(
+                "{path} has no readable schema_version in its meta table"
+            ))
+        })?;
     if version < SCHEMA_VERSION {
         return Err(Error::new(format!(
             "{path} has index schema version {version}, older than this server's {SCHEMA_VERSION}: \

@@ -262,13 +262,22 @@ impl Syncer {
         }
         (self.config.log)("initial sync reached the node's tip; building the remaining indexes");
         let t = Instant::now();
-        self.writer.finish_initial_sync().map_err(SyncError::Fatal)?;
-        (self.config.log)(&format!("indexes built in {:.1}s", t.elapsed().as_secs_f64()));
+        self.writer
+            .finish_initial_sync()
+            .map_err(SyncError::Fatal)?;
+        (self.config.log)(&format!(
+            "indexes built in {:.1}s",
+            t.elapsed().as_secs_f64()
+        ));
         self.writer.set_track_touched(true);
         Ok(())
     }
 
-    fn commit_if_safe(&mut self, old_height: i64, pending_depth: u32) -> std::result::Result<(), SyncError> {
+    fn commit_if_safe(
+        &mut self,
+        old_height: i64,
+        pending_depth: u32,
+    ) -> std::result::Result<(), SyncError> {
         if pending_depth > 0 && self.writer.state().height < old_height {
             self.writer.abort().map_err(SyncError::Fatal)
         } else {
@@ -306,7 +315,10 @@ impl Syncer {
                 .daemon
                 .block_hashes(lo as u32, count)
                 .map_err(node_err)?;
-            let mine = self.writer.block_hashes(lo, i64::from(count)).map_err(SyncError::Fatal)?;
+            let mine = self
+                .writer
+                .block_hashes(lo, i64::from(count))
+                .map_err(SyncError::Fatal)?;
             for h in (lo..=top).rev() {
                 let i = (h - lo) as usize;
                 if mine.get(i).is_some() && mine.get(i) == theirs.get(i) {

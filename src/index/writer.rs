@@ -10,8 +10,7 @@ use super::prepared::PreparedBlock;
 use super::{db, from_display, schema, to_display, Error, Result};
 use crate::chain::address::{base58check_encode, script_to_address};
 use crate::chain::keva::{
-    index_scripthashes, namespace_to_string, KevaOp, OP_KEVA_DELETE, OP_KEVA_NAMESPACE,
-    OP_KEVA_PUT,
+    index_scripthashes, namespace_to_string, KevaOp, OP_KEVA_DELETE, OP_KEVA_NAMESPACE, OP_KEVA_PUT,
 };
 use crate::chain::{hash::hash_to_hex, Hash32, Network};
 
@@ -183,7 +182,11 @@ impl Writer {
     fn apply_sync_mode(&mut self) -> Result<()> {
         // Bulk loading may skip fsync: a killed process loses nothing SQLite wrote (the OS has
         // it) and WAL keeps the file consistent; only a power cut could cost the bulk work.
-        let mode = if self.state.caught_up { "NORMAL" } else { "OFF" };
+        let mode = if self.state.caught_up {
+            "NORMAL"
+        } else {
+            "OFF"
+        };
         self.conn
             .execute_batch(&format!("PRAGMA synchronous = {mode}"))?;
         Ok(())
@@ -238,8 +241,9 @@ impl Writer {
         // Genesis transactions are counted but not indexed (ElectrumX).
         if b.height > 0 {
             for i in 0..b.tx_count() {
-                self.apply_tx(b, i, first_tx_num + i as i64)
-                    .map_err(|e| e.context(format!("block {shown} (height {}) tx {i}", b.height)))?;
+                self.apply_tx(b, i, first_tx_num + i as i64).map_err(|e| {
+                    e.context(format!("block {shown} (height {}) tx {i}", b.height))
+                })?;
             }
         }
         self.state.height = expected;
@@ -252,7 +256,11 @@ impl Writer {
         let tx = &b.block.txs[i];
         self.conn
             .prepare_cached("INSERT INTO txs (tx_num, txid, height) VALUES (?1, ?2, ?3)")?
-            .execute(params![tx_num, to_display(&b.txids[i]).as_slice(), b.height])?;
+            .execute(params![
+                tx_num,
+                to_display(&b.txids[i]).as_slice(),
+                b.height
+            ])?;
         if !tx.is_coinbase() {
             for (vin, input) in tx.inputs.iter().enumerate() {
                 self.spend(&input.prevout.txid, input.prevout.vout, tx_num, vin as i64)
@@ -366,7 +374,13 @@ impl Writer {
         Ok(id)
     }
 
-    fn insert_keva(&mut self, op: &KevaOp, hashes: &[Hash32], tx_num: i64, vout: i64) -> Result<()> {
+    fn insert_keva(
+        &mut self,
+        op: &KevaOp,
+        hashes: &[Hash32],
+        tx_num: i64,
+        vout: i64,
+    ) -> Result<()> {
         let (key, value): (&[u8], Option<&[u8]>) = match op {
             KevaOp::Namespace { display_name, .. } => (display_name, None),
             KevaOp::Put { key, value, .. } => (key, Some(value)),
@@ -432,7 +446,12 @@ impl Writer {
                 [height + 1],
                 |r| r.get(0),
             )
-            .map_err(|e| Error::new(format!("rollback to height {height}: block {} missing: {e}", height + 1)))?;
+            .map_err(|e| {
+                Error::new(format!(
+                    "rollback to height {height}: block {} missing: {e}",
+                    height + 1
+                ))
+            })?;
         // Every history row at tx_num >= first comes from an output created, an output spent,
         // or a keva operation in that range: find them all, then delete exactly those rows.
         let mut rows: Vec<(i64, i64)> = Vec::new();
@@ -504,7 +523,10 @@ impl Writer {
         c.execute("DELETE FROM keva_ops WHERE tx_num >= ?1", [first])?;
         c.execute("DELETE FROM txs WHERE tx_num >= ?1", [first])?;
         c.execute("DELETE FROM blocks WHERE height > ?1", [height])?;
-        c.execute("DELETE FROM scripts WHERE id >= ?1", [self.state.next_script])?;
+        c.execute(
+            "DELETE FROM scripts WHERE id >= ?1",
+            [self.state.next_script],
+        )?;
         self.state.height = height;
         self.state.hash = self.block_hash(height)?;
         self.state.next_tx_num = first;
@@ -553,7 +575,11 @@ pub(crate) fn keva_op_from_row(
             value: value.unwrap_or_default(),
         },
         OP_KEVA_DELETE => KevaOp::Delete { namespace, key },
-        other => return Err(Error::new(format!("stored keva op code {other} is unknown"))),
+        other => {
+            return Err(Error::new(format!(
+                "stored keva op code {other} is unknown"
+            )))
+        }
     })
 }
 
@@ -614,10 +640,7 @@ pub fn set_ban(path: &Path, network: Network, txid: &Hash32, reason: Option<u32>
                 params![key.as_slice(), reason, now],
             )?
         }
-        None => conn.execute(
-            "DELETE FROM banned_txs WHERE txid = ?1",
-            [key.as_slice()],
-        )?,
+        None => conn.execute("DELETE FROM banned_txs WHERE txid = ?1", [key.as_slice()])?,
     };
     Ok(n > 0)
 }

@@ -26,7 +26,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let p = std::env::temp_dir().join(format!("keva-index-{tag}-{}-{nanos}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("keva-index-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -116,7 +117,9 @@ pub fn dump(db: &Path) -> Vec<String> {
                     ValueRef::Null => line.push_str(" NULL"),
                     ValueRef::Integer(v) => line.push_str(&format!(" {v}")),
                     ValueRef::Real(v) => line.push_str(&format!(" {v}")),
-                    ValueRef::Text(t) => line.push_str(&format!(" '{}'", String::from_utf8_lossy(t))),
+                    ValueRef::Text(t) => {
+                        line.push_str(&format!(" '{}'", String::from_utf8_lossy(t)))
+                    }
                     ValueRef::Blob(b) => line.push_str(&format!(" x{}", hex(b))),
                 }
             }
@@ -127,7 +130,13 @@ pub fn dump(db: &Path) -> Vec<String> {
         .prepare("SELECT type, name FROM sqlite_master ORDER BY type, name")
         .unwrap();
     let objs = st
-        .query_map([], |r| Ok(format!("schema: {} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([], |r| {
+            Ok(format!(
+                "schema: {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?
+            ))
+        })
         .unwrap();
     for o in objs {
         out.push(o.unwrap());
@@ -138,7 +147,11 @@ pub fn dump(db: &Path) -> Vec<String> {
 /// Asserts two dumps are equal, showing the first difference.
 pub fn assert_same_dump(a: &[String], b: &[String], what: &str) {
     if a != b {
-        let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let i = a
+            .iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         panic!(
             "{what}: dumps differ at line {i} (lengths {} and {}):\n  {:?}\n  {:?}",
             a.len(),
@@ -156,15 +169,21 @@ pub fn hex(b: &[u8]) -> String {
 /// `PRAGMA integrity_check` and the sync state agrees with the blocks table.
 pub fn assert_consistent(db: &Path) {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, "ok", "integrity of {}", db.display());
     let (height, next_tx, next_script): (i64, i64, i64) = conn
-        .query_row("SELECT height, next_tx_num, next_script FROM sync_state", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT height, next_tx_num, next_script FROM sync_state",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     let max_height: i64 = conn
-        .query_row("SELECT coalesce(max(height), -1) FROM blocks", [], |r| r.get(0))
+        .query_row("SELECT coalesce(max(height), -1) FROM blocks", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(height, max_height, "sync_state.height is the highest block");
     let end: i64 = conn
@@ -178,7 +197,11 @@ pub fn assert_consistent(db: &Path) {
     let max_script: i64 = conn
         .query_row("SELECT coalesce(max(id), 0) FROM scripts", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(next_script, max_script + 1, "next_script follows the last script");
+    assert_eq!(
+        next_script,
+        max_script + 1,
+        "next_script follows the last script"
+    );
 }
 
 /// Compares every history, UTXO set, balance and namespace of the index with the truth.
@@ -212,8 +235,13 @@ pub fn assert_matches_truth(db: &Path, truth: &Truth) {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(with_history as usize, expected_scripts, "scripts with history");
-    let all_scripts: i64 = conn.query_row("SELECT count(*) FROM scripts", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        with_history as usize, expected_scripts,
+        "scripts with history"
+    );
+    let all_scripts: i64 = conn
+        .query_row("SELECT count(*) FROM scripts", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(all_scripts, with_history, "no script row without history");
     let mut utxo_scripts = HashSet::new();
     for (sh, utxos) in &truth.utxos {
