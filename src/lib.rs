@@ -13,4 +13,5 @@ pub mod daemon;
 pub mod devnode;
 pub mod index;
 pub mod mempool;
+pub mod methods;
 pub mod server;
