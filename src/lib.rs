@@ -10,6 +10,7 @@ pub mod app;
 pub mod chain;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod devnode;
 pub mod index;
 pub mod mempool;

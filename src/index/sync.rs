@@ -140,7 +140,7 @@ impl Syncer {
                 Ok(_) => last_node_error = None,
                 Err(SyncError::Node(e)) => {
                     // The node may be restarting; keep trying, but do not flood the log.
-                    if !last_node_error.is_some_and(|t| t.elapsed() <= Duration::from_secs(60)) {
+                    if last_node_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                         (self.config.log)(&format!("{e}; retrying"));
                         last_node_error = Some(Instant::now());
                     }

@@ -422,7 +422,7 @@ impl EventLoop {
                 self.ready.push_back(index);
             }
             if let Some(t) = conn.session.next_wakeup() {
-                if conn.timer_at.map_or(true, |old| t < old) {
+                if conn.timer_at.is_none_or(|old| t < old) {
                     conn.timer_at = Some(t);
                     self.timers.push(Reverse((t, index, conn.session.serial())));
                 }
