@@ -342,6 +342,14 @@ fn broken_answers_are_bad_responses() {
     let e = d.block_hashes(0, 3).unwrap_err();
     assert!(matches!(e, Error::BadResponse { .. }), "{e:?}");
     assert_eq!(d.block_count().unwrap(), 2);
+    // A connection closed without an answer is retried once on the same URL...
+    n.set_fault(Some(Fault::Close), 1);
+    assert_eq!(d.block_count().unwrap(), 2);
+    // ...and a node that keeps doing it is reported as unreachable.
+    n.set_fault(Some(Fault::Close), 2);
+    let e = d.block_count().unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");
+    assert_eq!(d.block_count().unwrap(), 2);
 }
 
 #[test]

@@ -152,7 +152,7 @@ impl Daemon {
         if txindex == Some(false) {
             return Err(Error::NoTxindex { url });
         }
-        Ok(NodeInfo {
+        let info = NodeInfo {
             version: net["version"].as_u64().unwrap_or(0),
             subversion: net["subversion"].as_str().unwrap_or("").to_string(),
             chain,
@@ -163,7 +163,9 @@ impl Daemon {
                 .unwrap_or(false),
             txindex,
             url,
-        })
+        };
+        log(&info.to_string());
+        Ok(info)
     }
 
     /// Fetches block 1's coinbase through `getrawtransaction`: only a node with txindex has it.
@@ -516,23 +518,9 @@ impl Daemon {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 100 {
-        format!("{}…", &s[..s.floor_char_boundary_compat(100)])
+    if s.chars().count() > 100 {
+        format!("{}…", s.chars().take(100).collect::<String>())
     } else {
         s
-    }
-}
-
-/// `str::floor_char_boundary` is not stable on the minimum Rust version.
-trait FloorBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorBoundary for String {
-    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
-        while !self.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
     }
 }

@@ -136,8 +136,11 @@ fn basic_header(user_pass: &str) -> String {
 
 /// How a request failed at the transport level, before any JSON-RPC meaning.
 pub enum Failure {
-    /// Connection refused / reset / DNS: try the next URL.
+    /// Connection refused / DNS: try the next URL.
     Connect(String),
+    /// The connection closed before an answer (often a stale keep-alive connection the node
+    /// timed out): worth one more try on the same URL.
+    Dropped(String),
     /// Any other error that ends the call.
     Fatal(Error),
 }
@@ -224,7 +227,11 @@ impl Transport {
         for k in 0..n {
             let idx = (start + k) % n;
             let ep = &self.endpoints[idx];
-            match self.post_one(ep, body) {
+            let mut result = self.post_one(ep, body);
+            if matches!(result, Err(Failure::Dropped(_))) {
+                result = self.post_one(ep, body);
+            }
+            match result {
                 Ok(v) => {
                     if idx != start % n {
                         self.current.store(idx, Ordering::Relaxed);
@@ -232,7 +239,7 @@ impl Transport {
                     }
                     return Ok((v, ep.url.clone()));
                 }
-                Err(Failure::Connect(detail)) => {
+                Err(Failure::Connect(detail) | Failure::Dropped(detail)) => {
                     if n > 1 {
                         super::log(&format!(
                             "cannot reach kevacoind at {} ({detail}); trying the next URL",
@@ -351,8 +358,8 @@ impl Transport {
         };
         match t.kind() {
             ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns => Failure::Connect(detail),
-            // A reset or EOF before any answer: the node went away; try the next one.
-            ureq::ErrorKind::Io
+            // A reset or EOF before any answer: a stale connection, or the node went away.
+            ureq::ErrorKind::Io | ureq::ErrorKind::BadStatus
                 if matches!(
                     io_kind,
                     Some(
@@ -363,7 +370,7 @@ impl Transport {
                     )
                 ) =>
             {
-                Failure::Connect(detail)
+                Failure::Dropped(detail)
             }
             _ => Failure::Fatal(Error::BadResponse {
                 url: ep.url.clone(),

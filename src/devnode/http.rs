@@ -43,7 +43,7 @@ pub fn serve(
     listener: TcpListener,
     handler: Arc<Handler>,
     stop: Arc<AtomicBool>,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("devnode-accept".into())
         .spawn(move || {
@@ -59,7 +59,6 @@ pub fn serve(
                     .spawn(move || connection(stream, &*handler, &stop));
             }
         })
-        .unwrap_or_else(|_| std::thread::spawn(|| ()))
 }
 
 /// Wakes the accept loop so it sees the stop flag.

@@ -156,7 +156,8 @@ impl DevNode {
         });
         let handler_shared = Arc::clone(&shared);
         let handler: Arc<http::Handler> = Arc::new(move |req| handle(&handler_shared, req));
-        let accept = http::serve(listener, handler, stop);
+        let accept = http::serve(listener, handler, stop)
+            .map_err(|e| format!("cannot start the accept thread: {e}"))?;
         Ok(DevNode {
             shared,
             addr,

@@ -36,7 +36,7 @@ fn invalid(msg: impl Into<String>) -> Reject {
     Reject::new(-8, msg)
 }
 
-fn param<'a>(params: &'a [Value], i: usize) -> Option<&'a Value> {
+fn param(params: &[Value], i: usize) -> Option<&Value> {
     params.get(i).filter(|v| !v.is_null())
 }
 

@@ -388,8 +388,7 @@ impl Chain {
             if tx.inputs[..i].iter().any(|p| p.prevout == input.prevout) {
                 return Err(Reject::new(-26, "bad-txns-inputs-duplicate"));
             }
-            if let Some(other) = self.mempool_spent.get(&input.prevout) {
-                let _ = other;
+            if self.mempool_spent.contains_key(&input.prevout) {
                 return Err(Reject::new(-26, "txn-mempool-conflict"));
             }
             if self.spent.contains_key(&input.prevout) {
