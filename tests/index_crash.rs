@@ -55,15 +55,21 @@ impl Rng {
     }
 }
 
-fn indexed_height(db: &std::path::Path) -> i64 {
+/// (indexed height, initial sync finished).
+fn sync_state(db: &std::path::Path) -> (i64, bool) {
+    if !db.exists() {
+        return (-1, false);
+    }
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    c.query_row("SELECT height FROM sync_state", [], |r| r.get(0))
-        .unwrap()
+    c.query_row("SELECT height, caught_up FROM sync_state", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap_or((-1, false))
 }
 
 #[test]
 fn crash_restarts_end_equal_to_an_uninterrupted_sync() {
-    let node = start_node(3000, 41);
+    let node = start_node(6000, 41);
     let dir = TempDir::new("crash");
     let db = dir.db("index.db");
     let seed = std::time::SystemTime::now()
@@ -77,7 +83,7 @@ fn crash_restarts_end_equal_to_an_uninterrupted_sync() {
     let mut at_tip = 0;
     let mut kills = 0;
     let started = Instant::now();
-    while kills < 24 || during_sync < 8 || at_tip < 8 {
+    while kills < 24 || during_sync < 10 || at_tip < 10 {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "crash test takes too long"
@@ -98,8 +104,7 @@ fn crash_restarts_end_equal_to_an_uninterrupted_sync() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let before = if db.exists() { indexed_height(&db) } else { -1 };
-        let caught_up = before >= i64::from(node.height());
+        let (before, caught_up) = sync_state(&db);
         if caught_up {
             // At the tip: the node moves on (new blocks, sometimes a reorg) while we kill.
             match rng.below(3) {
@@ -112,12 +117,19 @@ fn crash_restarts_end_equal_to_an_uninterrupted_sync() {
             }
             std::thread::sleep(Duration::from_millis(rng.below(300)));
         } else {
-            std::thread::sleep(Duration::from_millis(150 + rng.below(600)));
+            std::thread::sleep(Duration::from_millis(60 + rng.below(400)));
         }
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert!(!status.success(), "the child was killed, not finished");
         kills += 1;
+        let (after, _) = sync_state(&db);
+        if !caught_up {
+            assert!(
+                after >= before,
+                "initial sync resumes where it stopped ({before} -> {after})"
+            );
+        }
         if caught_up {
             at_tip += 1;
         } else {

@@ -66,7 +66,7 @@ fn check_reorg(depth: u32, new_blocks: u32, seed: u64) {
     let changed = orphaned_truth
         .histories
         .iter()
-        .filter(|(sh, h)| h.iter().any(|(_, height)| *height > before + 2 - depth))
+        .filter(|(_, h)| h.iter().any(|(_, height)| *height > before + 2 - depth))
         .map(|(sh, _)| *sh);
     let touched: std::collections::HashSet<_> = events
         .iter()

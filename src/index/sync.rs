@@ -123,7 +123,7 @@ impl Syncer {
                 Ok(_) => last_node_error = None,
                 Err(SyncError::Node(e)) => {
                     // The node may be restarting; keep trying, but do not flood the log.
-                    if last_node_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    if !last_node_error.is_some_and(|t| t.elapsed() <= Duration::from_secs(60)) {
                         (self.config.log)(&format!("{e}; retrying"));
                         last_node_error = Some(Instant::now());
                     }
@@ -215,7 +215,11 @@ impl Syncer {
                 }
             };
             let n = block.tx_count();
-            if let Err(e) = self.writer.apply_block(&block) {
+            if let Err(e) = self
+                .writer
+                .begin()
+                .and_then(|_| self.writer.apply_block(&block))
+            {
                 self.writer.abort().map_err(SyncError::Fatal)?;
                 return Err(SyncError::Fatal(e));
             }
