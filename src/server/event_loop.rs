@@ -619,17 +619,12 @@ impl EventLoop {
 
     /// Recomputes every session's throttle, adding the cost of the rest of its subnet group.
     fn recalc_all(&mut self, now: Instant) {
+        let keys: Vec<(IpAddr, u8)> = self.groups.keys().copied().collect();
+        let totals: HashMap<(IpAddr, u8), f64> = keys
+            .into_iter()
+            .map(|g| (g, self.group_total(g, now)))
+            .collect();
         let limits = &self.settings.limits;
-        let mut totals: HashMap<(IpAddr, u8), f64> = HashMap::new();
-        for (key, group) in self.groups.iter_mut() {
-            let mut total = group.retained.value(now, limits);
-            for m in &group.members {
-                if let Some(Some(c)) = self.conns.get(*m) {
-                    total += c.session.cost();
-                }
-            }
-            totals.insert(*key, total);
-        }
         for conn in self.conns.iter_mut().flatten() {
             let extra = conn
                 .group
@@ -639,27 +634,29 @@ impl EventLoop {
         }
     }
 
+    /// Recomputes one session's throttle after its cost moved.
     fn recalc_group_member(&mut self, index: usize, now: Instant) {
-        let limits = &self.settings.limits;
-        let Some(Some(conn)) = self.conns.get(index) else {
+        let Some(g) = self.conns.get(index).and_then(|c| c.as_ref()?.group) else {
             return;
         };
-        let Some(g) = conn.group else {
-            return;
-        };
+        let total = self.group_total(g, now);
+        if let Some(Some(conn)) = self.conns.get_mut(index) {
+            let extra = total - conn.session.cost();
+            conn.session.recalc_cost(now, extra, &self.settings.limits);
+        }
+    }
+
+    /// A group's cost: its members' costs plus what departed members left behind.
+    fn group_total(&mut self, g: (IpAddr, u8), now: Instant) -> f64 {
         let Some(group) = self.groups.get_mut(&g) else {
-            return;
+            return 0.0;
         };
-        let mut extra = group.retained.value(now, limits);
+        let mut total = group.retained.value(now, &self.settings.limits);
         for m in &group.members {
-            if *m != index {
-                if let Some(Some(c)) = self.conns.get(*m) {
-                    extra += c.session.cost();
-                }
+            if let Some(Some(c)) = self.conns.get(*m) {
+                total += c.session.cost();
             }
         }
-        if let Some(Some(conn)) = self.conns.get_mut(index) {
-            conn.session.recalc_cost(now, extra, limits);
-        }
+        total
     }
 }

@@ -374,9 +374,9 @@ impl Session {
     /// Periodic work: request timeouts, the idle timeout and delayed requests.
     pub fn tick(&mut self, now: Instant, shared: &Shared, eff: &mut Effects) {
         let limits = &shared.settings.limits;
+        // Also ends sessions stuck while closing (a client that stopped reading its replies).
         if !limits.session_timeout.is_zero()
             && now.saturating_duration_since(self.last_recv) >= limits.session_timeout
-            && self.closing.is_none()
         {
             self.close(Closing::Now);
             return;
@@ -869,9 +869,20 @@ impl Session {
         if self.closing == Some(Closing::Now) {
             return;
         }
-        self.out.buf.extend_from_slice(bytes);
+        // narwhallet reads until a recv() returns less than 1024 bytes, so a message whose
+        // length is a multiple of 1024 would stall it: pad such a message with one space of
+        // JSON whitespace before its closing bracket.
+        let pad = (bytes.len() + 1) % 1024 == 0;
+        match bytes.split_last() {
+            Some((last, head)) if pad => {
+                self.out.buf.extend_from_slice(head);
+                self.out.buf.push(b' ');
+                self.out.buf.push(*last);
+            }
+            _ => self.out.buf.extend_from_slice(bytes),
+        }
         self.out.buf.push(b'\n');
-        self.stats.bytes_out += bytes.len() as u64 + 1;
+        self.stats.bytes_out += bytes.len() as u64 + 1 + u64::from(pad);
         // Bandwidth is charged without triggering a recalculation here; the next one counts it.
         let _ = self.cost.bump_bandwidth(bytes.len() + 1, limits);
         if limits.max_write_backlog != 0 && self.out.pending() > limits.max_write_backlog {

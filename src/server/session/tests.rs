@@ -532,3 +532,17 @@ fn settings_answer_the_static_server_methods() {
     assert_eq!(lines[1]["result"], json!(false));
     assert_eq!(lines[2]["result"], json!([]));
 }
+
+#[test]
+fn messages_never_end_on_a_multiple_of_1024_bytes() {
+    let mut h = Harness::new();
+    // {"jsonrpc":"2.0","result":"xxx…","id":1} is 36 bytes plus the string, plus the newline.
+    let n = 1024 - 37;
+    h.send(format!("{{\"method\":\"big\",\"params\":[{n}],\"id\":1}}\n").as_bytes());
+    h.work_all();
+    let out = h.session.output().to_vec();
+    assert_eq!(out.len(), 1025);
+    assert!(out.ends_with(b" }\n"));
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["result"].as_str().map(str::len), Some(n));
+}
