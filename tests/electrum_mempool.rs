@@ -85,11 +85,17 @@ fn expected(truth: &Truth, entries: &[MempoolEntry]) -> Expected {
             touched.extend(k.index_keys.iter().map(|x| Truth::index_scripthash(x)));
         }
         for sh in touched {
-            out.mempool.entry(sh).or_default().push((m.txid, height, e.fee));
+            out.mempool
+                .entry(sh)
+                .or_default()
+                .push((m.txid, height, e.fee));
         }
     }
     for list in out.mempool.values_mut() {
-        list.sort_by(|a, b| b.1.cmp(&a.1).then(hash_to_hex(&a.0).cmp(&hash_to_hex(&b.0))));
+        list.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then(hash_to_hex(&a.0).cmp(&hash_to_hex(&b.0)))
+        });
     }
     out
 }
@@ -113,8 +119,9 @@ fn unconfirmed_history_balance_and_utxos() {
     f.refresh_mempool();
 
     let truth = f.node.truth();
-    let entries: Vec<MempoolEntry> =
-        f.node.with_state(|s| s.chain.mempool_entries().into_iter().cloned().collect());
+    let entries: Vec<MempoolEntry> = f
+        .node
+        .with_state(|s| s.chain.mempool_entries().into_iter().cloned().collect());
     assert_eq!(entries.len(), 5);
     let exp = expected(&truth, &entries);
     assert!(
@@ -142,14 +149,17 @@ fn unconfirmed_history_balance_and_utxos() {
         let mut entries: Vec<(Hash32, i64)> =
             confirmed.iter().map(|(t, h)| (*t, i64::from(*h))).collect();
         entries.extend(pool.iter().map(|(t, h, _)| (*t, *h)));
-        assert_eq!(f.status(sh).unwrap(), expected_status(&entries), "status {hex}");
+        assert_eq!(
+            f.status(sh).unwrap(),
+            expected_status(&entries),
+            "status {hex}"
+        );
 
         let delta = exp.delta.get(sh).copied().unwrap_or(0);
         negative |= delta < 0;
-        let confirmed_balance: u64 = truth
-            .utxos
-            .get(sh)
-            .map_or(0, |u| u.iter().filter(|u| u.height > 0).map(|u| u.value).sum());
+        let confirmed_balance: u64 = truth.utxos.get(sh).map_or(0, |u| {
+            u.iter().filter(|u| u.height > 0).map(|u| u.value).sum()
+        });
         assert_eq!(
             f.ok("blockchain.scripthash.get_balance", json!([hex])),
             json!({"confirmed": confirmed_balance, "unconfirmed": delta}),
@@ -165,7 +175,7 @@ fn unconfirmed_history_balance_and_utxos() {
                     .cloned()
                     .collect()
             })
-            .unwrap_or_else(Vec::new);
+            .unwrap_or_default();
         conf_utxos.sort_by_key(|u| (positions[&u.outpoint.txid], u.outpoint.vout));
         let got = f.ok("blockchain.scripthash.listunspent", json!([hex]));
         let got = got.as_array().unwrap();
@@ -176,7 +186,11 @@ fn unconfirmed_history_balance_and_utxos() {
                        "height": u.height, "value": u.value})
             })
             .collect();
-        assert_eq!(&got[..want_conf.len()], &want_conf[..], "confirmed utxos {hex}");
+        assert_eq!(
+            &got[..want_conf.len()],
+            &want_conf[..],
+            "confirmed utxos {hex}"
+        );
         let mut want_pool: Vec<String> = exp
             .outputs
             .get(sh)
@@ -187,13 +201,18 @@ fn unconfirmed_history_balance_and_utxos() {
                     .to_string()
             })
             .collect();
-        let mut got_pool: Vec<String> =
-            got[want_conf.len()..].iter().map(Value::to_string).collect();
+        let mut got_pool: Vec<String> = got[want_conf.len()..]
+            .iter()
+            .map(Value::to_string)
+            .collect();
         want_pool.sort();
         got_pool.sort();
         assert_eq!(got_pool, want_pool, "mempool utxos {hex}");
     }
-    assert!(negative, "a wallet script spends confirmed coins: negative unconfirmed");
+    assert!(
+        negative,
+        "a wallet script spends confirmed coins: negative unconfirmed"
+    );
 
     // Mined while the mempool snapshot is stale: each transaction is listed once, confirmed.
     f.node.mine(1);
@@ -213,7 +232,11 @@ fn unconfirmed_history_balance_and_utxos() {
         );
         let unspent = f.ok("blockchain.scripthash.listunspent", json!([hex]));
         let count = truth.utxos.get(sh).map_or(0, |u| u.len());
-        assert_eq!(unspent.as_array().unwrap().len(), count, "stale snapshot, utxos {hex}");
+        assert_eq!(
+            unspent.as_array().unwrap().len(),
+            count,
+            "stale snapshot, utxos {hex}"
+        );
     }
     f.refresh_mempool();
     assert_eq!(f.ok("mempool.get_fee_histogram", json!([])), json!([]));
@@ -246,7 +269,11 @@ fn check_proofs(f: &mut Fixture, cp: u64, heights: &[u64]) {
     for &h in heights {
         let got = f.ok("blockchain.block.header", json!([h, cp]));
         assert_eq!(got["root"], json!(hash_to_hex(&root)), "root h={h} cp={cp}");
-        assert_eq!(fold(hashes[h as usize], h, &got["branch"]), root, "h={h} cp={cp}");
+        assert_eq!(
+            fold(hashes[h as usize], h, &got["branch"]),
+            root,
+            "h={h} cp={cp}"
+        );
     }
 }
 

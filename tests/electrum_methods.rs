@@ -77,8 +77,15 @@ fn headers_counts_and_checkpoint_proofs() {
         let root = merkle_root(&hashes[..=cp as usize]);
         for height in 0..=cp {
             let got = f.ok("blockchain.block.header", json!([height, cp]));
-            assert_eq!(got["header"], json!(to_hex(blocks[height as usize].header.as_bytes())));
-            assert_eq!(got["root"], json!(hash_to_hex(&root)), "root h={height} cp={cp}");
+            assert_eq!(
+                got["header"],
+                json!(to_hex(blocks[height as usize].header.as_bytes()))
+            );
+            assert_eq!(
+                got["root"],
+                json!(hash_to_hex(&root)),
+                "root h={height} cp={cp}"
+            );
             let folded = fold(hashes[height as usize], height, &got["branch"]);
             assert_eq!(folded, root, "branch h={height} cp={cp}");
             assert_eq!(
@@ -107,13 +114,19 @@ fn headers_counts_and_checkpoint_proofs() {
     );
     assert_eq!(
         f.err("blockchain.block.header", json!([5, 3])),
-        bad(1, &format!("require header height 5 <= cp_height 3 <= chain height {tip}"))
+        bad(
+            1,
+            &format!("require header height 5 <= cp_height 3 <= chain height {tip}")
+        )
     );
     assert_eq!(
         f.err("blockchain.block.header", json!([1, tip + 1])),
         bad(
             1,
-            &format!("require header height 1 <= cp_height {} <= chain height {tip}", tip + 1)
+            &format!(
+                "require header height 1 <= cp_height {} <= chain height {tip}",
+                tip + 1
+            )
         )
     );
     assert_eq!(
@@ -163,11 +176,17 @@ fn headers_counts_and_checkpoint_proofs() {
     );
     assert_eq!(
         f.err("blockchain.block.header", json!({"cp_height": 2})),
-        bad(-32602, "method \"blockchain.block.header\" requires parameter \"height\"")
+        bad(
+            -32602,
+            "method \"blockchain.block.header\" requires parameter \"height\""
+        )
     );
     assert_eq!(
         f.err("blockchain.block.header", json!({"height": 2, "h": 1})),
-        bad(-32602, "method \"blockchain.block.header\" does not take parameter \"h\"")
+        bad(
+            -32602,
+            "method \"blockchain.block.header\" does not take parameter \"h\""
+        )
     );
 
     // The tip for headers.subscribe.
@@ -192,13 +211,17 @@ fn confirmed_scripthash_methods_match_ground_truth() {
         let got = f.ok("blockchain.scripthash.get_history", json!([hex]));
         assert_eq!(got, Value::Array(history_json(&want)), "history of {hex}");
         let entries: Vec<(Hash32, i64)> = want.iter().map(|(t, h)| (*t, i64::from(*h))).collect();
-        assert_eq!(f.status(sh).unwrap(), expected_status(&entries), "status {hex}");
+        assert_eq!(
+            f.status(sh).unwrap(),
+            expected_status(&entries),
+            "status {hex}"
+        );
 
         let mut utxos: Vec<_> = truth
             .utxos
             .get(sh)
             .map(|v| v.iter().filter(|u| u.height > 0).cloned().collect())
-            .unwrap_or_else(Vec::new);
+            .unwrap_or_default();
         utxos.sort_by_key(|u| (positions[&u.outpoint.txid], u.outpoint.vout));
         let want_utxos: Vec<Value> = utxos
             .iter()
@@ -218,7 +241,10 @@ fn confirmed_scripthash_methods_match_ground_truth() {
             json!({"confirmed": confirmed, "unconfirmed": 0}),
             "balance {hex}"
         );
-        assert_eq!(f.ok("blockchain.scripthash.get_mempool", json!([hex])), json!([]));
+        assert_eq!(
+            f.ok("blockchain.scripthash.get_mempool", json!([hex])),
+            json!([])
+        );
         checked += 1;
     }
     assert!(checked > 20, "the chain has many scripts ({checked})");
@@ -226,15 +252,24 @@ fn confirmed_scripthash_methods_match_ground_truth() {
     // An unknown script: empty everything, null status.
     let unknown = [7u8; 32];
     let hex = sh_hex(&unknown);
-    assert_eq!(f.ok("blockchain.scripthash.get_history", json!([hex])), json!([]));
+    assert_eq!(
+        f.ok("blockchain.scripthash.get_history", json!([hex])),
+        json!([])
+    );
     assert_eq!(f.status(&unknown).unwrap(), None);
     assert_eq!(
-        f.ok("blockchain.scripthash.get_balance", json!({"scripthash": hex})),
+        f.ok(
+            "blockchain.scripthash.get_balance",
+            json!({"scripthash": hex})
+        ),
         json!({"confirmed": 0, "unconfirmed": 0})
     );
     // Upper-case hex is accepted.
     assert_eq!(
-        f.ok("blockchain.scripthash.listunspent", json!([hex.to_uppercase()])),
+        f.ok(
+            "blockchain.scripthash.listunspent",
+            json!([hex.to_uppercase()])
+        ),
         json!([])
     );
 
@@ -307,7 +342,10 @@ fn transactions_merkle_and_positions() {
         let txids = b.txids();
         multi |= txids.len() > 2;
         for (pos, t) in txids.iter().enumerate() {
-            let got = f.ok("blockchain.transaction.get_merkle", json!([hash_to_hex(t), h]));
+            let got = f.ok(
+                "blockchain.transaction.get_merkle",
+                json!([hash_to_hex(t), h]),
+            );
             assert_eq!(got["block_height"], json!(h));
             assert_eq!(got["pos"], json!(pos));
             assert_eq!(fold(*t, pos as u64, &got["merkle"]), b.header.merkle_root());
@@ -341,16 +379,31 @@ fn transactions_merkle_and_positions() {
     );
     let genesis_cb = blocks[0].txids()[0];
     assert_eq!(
-        f.err("blockchain.transaction.get_merkle", json!([hash_to_hex(&genesis_cb), 0])),
-        (1, format!("tx {} not in block at height 0", hash_to_hex(&genesis_cb)))
+        f.err(
+            "blockchain.transaction.get_merkle",
+            json!([hash_to_hex(&genesis_cb), 0])
+        ),
+        (
+            1,
+            format!("tx {} not in block at height 0", hash_to_hex(&genesis_cb))
+        )
     );
     let t = blocks[2].txids()[0];
     assert_eq!(
-        f.err("blockchain.transaction.get_merkle", json!([hash_to_hex(&t), 3])),
-        (1, format!("tx {} not in block at height 3", hash_to_hex(&t)))
+        f.err(
+            "blockchain.transaction.get_merkle",
+            json!([hash_to_hex(&t), 3])
+        ),
+        (
+            1,
+            format!("tx {} not in block at height 3", hash_to_hex(&t))
+        )
     );
     assert_eq!(
-        f.err("blockchain.transaction.get_merkle", json!([hash_to_hex(&t), 1_000_000])),
+        f.err(
+            "blockchain.transaction.get_merkle",
+            json!([hash_to_hex(&t), 1_000_000])
+        ),
         (
             1,
             format!("db error: DBError('block 1,000,000 not on disk (>{tip})')")
@@ -360,7 +413,10 @@ fn transactions_merkle_and_positions() {
         f.err("blockchain.transaction.id_from_pos", json!([tip + 1, 0])),
         (
             1,
-            format!("db error: DBError('block {} not on disk (>{tip})')", tip + 1)
+            format!(
+                "db error: DBError('block {} not on disk (>{tip})')",
+                tip + 1
+            )
         )
     );
     assert_eq!(
