@@ -35,7 +35,13 @@ fn end_to_end(blocks: u32, seed: u64) {
     );
     let dir = TempDir::new("sync");
     let start = Instant::now();
-    let (mut server, _addr) = start_server(&url, &dir.0, &[], false);
+    // KEVA_BENCH_SERVER_ENV="CACHE_MB=16,…" passes settings through to the server.
+    let extra_env = std::env::var("KEVA_BENCH_SERVER_ENV").unwrap_or_default();
+    let extra: Vec<(&str, &str)> = extra_env
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let (mut server, _addr) = start_server(&url, &dir.0, &extra, false);
     let sampler = RssSampler::start(server.pid());
     server.wait_for("index at the node's tip", Duration::from_secs(7200));
     let elapsed = start.elapsed().as_secs_f64();

@@ -76,6 +76,7 @@ pub fn serve(
     let (events_tx, events_rx) = crossbeam_channel::unbounded::<IndexEvent>();
     let sync_config = SyncConfig {
         reorg_limit: config.reorg_limit,
+        prefetch_bytes: 8 << 20,
         ..SyncConfig::default()
     };
     let mut syncer = Syncer::new(
