@@ -1,0 +1,454 @@
+//! The sync thread: keeps the index equal to the node's best chain. It compares its tip with the
+//! node, follows reorgs (rollback and the new branch in one transaction), writes many blocks per
+//! transaction during initial sync and one per transaction at the tip, logs progress, and
+//! announces every commit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::prefetch::Prefetcher;
+use super::writer::{Touched, Writer};
+use super::{Error, Result, REORG_LIMIT};
+use crate::chain::{hash::hash_to_hex, Hash32};
+use crate::daemon::Daemon;
+
+/// Where log lines go (the server passes its logger; tests pass a silent one).
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Tuning of the sync thread.
+#[derive(Clone)]
+pub struct SyncConfig {
+    /// Deepest reorg followed; deeper stops the sync with instructions (`REORG_LIMIT`).
+    pub reorg_limit: u32,
+    /// Budget of the prefetch queue in bytes.
+    pub prefetch_bytes: usize,
+    /// Commit once a transaction holds this many chain transactions (initial sync).
+    pub batch_txs: usize,
+    /// ... or once it has been open this long.
+    pub batch_time: Duration,
+    /// How often the node's tip is polled when caught up.
+    pub poll_interval: Duration,
+    /// How often a progress line is logged while syncing.
+    pub progress_interval: Duration,
+    /// Where log lines go.
+    pub log: LogFn,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            reorg_limit: REORG_LIMIT,
+            prefetch_bytes: 32 << 20,
+            batch_txs: 100_000,
+            batch_time: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(500),
+            progress_interval: Duration::from_secs(5),
+            log: Arc::new(|m| eprintln!("INFO:index: {m}")),
+        }
+    }
+}
+
+/// Sent after every commit: the server turns it into notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainEvent {
+    /// New tip height.
+    pub height: u32,
+    /// New tip hash (internal order).
+    pub hash: Hash32,
+    /// Scripthashes whose confirmed history changed.
+    pub touched: Touched,
+    /// Blocks rolled back in this commit (0 without a reorg).
+    pub reorg_depth: u32,
+}
+
+/// What one [`Syncer::sync_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Blocks applied.
+    pub blocks: u64,
+    /// Transactions applied.
+    pub txs: u64,
+    /// Deepest rollback done.
+    pub reorg_depth: u32,
+    /// Whether the index ended at the node's tip (false when stopped early).
+    pub at_tip: bool,
+}
+
+/// The sync loop state: the writer, the node client and where events go.
+pub struct Syncer {
+    writer: Writer,
+    daemon: Daemon,
+    config: SyncConfig,
+    events: Option<Sender<ChainEvent>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    /// Prepares a sync of `writer`'s index from `daemon`; `stop` ends it between transactions.
+    pub fn new(
+        writer: Writer,
+        daemon: Daemon,
+        config: SyncConfig,
+        events: Option<Sender<ChainEvent>>,
+        stop: Arc<AtomicBool>,
+    ) -> Syncer {
+        Syncer {
+            writer,
+            daemon,
+            config,
+            events,
+            stop,
+        }
+    }
+
+    /// The writer (e.g. to read the tip).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Gives the writer back.
+    pub fn into_writer(self) -> Writer {
+        self.writer
+    }
+
+    /// Runs until `stop` is set: sync to the node's tip, then poll for new blocks. An error
+    /// that retrying cannot fix (a reorg deeper than the limit, a corrupt index) ends it.
+    pub fn run(&mut self) -> Result<()> {
+        let mut last_node_error: Option<Instant> = None;
+        while !self.stopped() {
+            match self.sync_once() {
+                Ok(_) => last_node_error = None,
+                Err(SyncError::Node(e)) => {
+                    // The node may be restarting; keep trying, but do not flood the log.
+                    if last_node_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                        (self.config.log)(&format!("{e}; retrying"));
+                        last_node_error = Some(Instant::now());
+                    }
+                }
+                Err(SyncError::Fatal(e)) => return Err(e),
+            }
+            self.sleep(self.config.poll_interval);
+        }
+        Ok(())
+    }
+
+    /// Starts [`Syncer::run`] on its own thread.
+    pub fn spawn(mut self) -> Result<std::thread::JoinHandle<Result<()>>> {
+        std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || self.run())
+            .map_err(|e| Error::new(format!("cannot start the sync thread: {e}")))
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Brings the index to the node's current tip (following a reorg if there is one).
+    pub fn sync_once(&mut self) -> std::result::Result<SyncReport, SyncError> {
+        let node_height = self.daemon.block_count().map_err(node_err)?;
+        let ours = self.writer.state().height;
+        let fork = self.find_fork(node_height)?;
+        let depth = (ours - fork).max(0) as u32;
+        if depth > self.config.reorg_limit {
+            return Err(SyncError::Fatal(Error::new(format!(
+                "the node's best chain forks from the index at height {fork}, {depth} blocks below \
+                 the indexed tip {ours}: deeper than REORG_LIMIT={}. Stop the server, delete {} \
+                 (and its -wal/-shm files) and start again to resync, or raise REORG_LIMIT",
+                self.config.reorg_limit,
+                self.writer.path().display()
+            ))));
+        }
+        let mut report = SyncReport {
+            reorg_depth: depth,
+            ..SyncReport::default()
+        };
+        if fork == ours && i64::from(node_height) == ours {
+            report.at_tip = true;
+            self.finish_initial_sync()?;
+            return Ok(report);
+        }
+        if depth > 0 {
+            (self.config.log)(&format!(
+                "reorg: the node's chain forks at height {fork}; rolling back {depth} block(s) \
+                 from {ours} and applying the node's branch to {node_height}"
+            ));
+        }
+        let first = (fork + 1) as u32;
+        let prefetch = Prefetcher::start(
+            self.daemon.clone(),
+            first,
+            node_height,
+            self.config.prefetch_bytes,
+        )
+        .map_err(SyncError::Fatal)?;
+        self.writer.set_track_touched(self.writer.state().caught_up);
+        self.writer.begin().map_err(SyncError::Fatal)?;
+        if depth > 0 {
+            self.writer.rollback_to(fork).map_err(SyncError::Fatal)?;
+        }
+        let mut pending_depth = depth;
+        let mut progress = Progress::new(first, node_height, &self.config);
+        let mut batch_txs = 0usize;
+        let mut batch_start = Instant::now();
+        while let Some(item) = prefetch.next() {
+            let block = match item {
+                Ok(b) => b,
+                Err(e) => {
+                    // Keep what is complete; the next round refetches the rest.
+                    self.commit_if_safe(ours, pending_depth)?;
+                    return Err(SyncError::Node(e));
+                }
+            };
+            let n = block.tx_count();
+            if let Err(e) = self
+                .writer
+                .begin()
+                .and_then(|_| self.writer.apply_block(&block))
+            {
+                self.writer.abort().map_err(SyncError::Fatal)?;
+                return Err(SyncError::Fatal(e));
+            }
+            report.blocks += 1;
+            report.txs += n as u64;
+            batch_txs += n;
+            progress.advance(block.height, n);
+            // A reorg commits only once the new branch reaches the old height, so readers
+            // never see the chain shrink.
+            let height = self.writer.state().height;
+            let reorg_pending = pending_depth > 0 && height < ours;
+            let big = batch_txs >= self.config.batch_txs
+                || batch_start.elapsed() >= self.config.batch_time;
+            let at_end = height >= i64::from(node_height);
+            let tip_mode = self.writer.state().caught_up;
+            if !reorg_pending && (big || at_end || tip_mode) {
+                self.commit(pending_depth)?;
+                pending_depth = 0;
+                batch_txs = 0;
+                batch_start = Instant::now();
+                if self.stopped() {
+                    return Ok(report);
+                }
+            }
+        }
+        if self.writer.in_transaction() {
+            if pending_depth > 0 && self.writer.state().height < ours {
+                // The node's chain got shorter than ours (invalidateblock): commit anyway.
+                (self.config.log)("reorg: the node's new chain is shorter than the old one");
+            }
+            self.commit(pending_depth)?;
+        }
+        report.at_tip = self.writer.state().height >= i64::from(node_height);
+        if report.at_tip {
+            self.finish_initial_sync()?;
+        }
+        progress.done();
+        Ok(report)
+    }
+
+    fn finish_initial_sync(&mut self) -> std::result::Result<(), SyncError> {
+        if self.writer.state().caught_up {
+            return Ok(());
+        }
+        (self.config.log)("initial sync reached the node's tip; building the remaining indexes");
+        let t = Instant::now();
+        self.writer
+            .finish_initial_sync()
+            .map_err(SyncError::Fatal)?;
+        (self.config.log)(&format!(
+            "indexes built in {:.1}s",
+            t.elapsed().as_secs_f64()
+        ));
+        self.writer.set_track_touched(true);
+        Ok(())
+    }
+
+    fn commit_if_safe(
+        &mut self,
+        old_height: i64,
+        pending_depth: u32,
+    ) -> std::result::Result<(), SyncError> {
+        if pending_depth > 0 && self.writer.state().height < old_height {
+            self.writer.abort().map_err(SyncError::Fatal)
+        } else {
+            self.commit(pending_depth)
+        }
+    }
+
+    fn commit(&mut self, reorg_depth: u32) -> std::result::Result<(), SyncError> {
+        let touched = self.writer.commit().map_err(SyncError::Fatal)?;
+        let s = self.writer.state();
+        if let (Some(events), Some(hash)) = (&self.events, s.hash) {
+            let _ = events.send(ChainEvent {
+                height: s.height.max(0) as u32,
+                hash,
+                touched,
+                reorg_depth,
+            });
+        }
+        Ok(())
+    }
+
+    /// The highest height where the index and the node agree (-1 for an empty index).
+    fn find_fork(&self, node_height: u32) -> std::result::Result<i64, SyncError> {
+        let ours = self.writer.state().height;
+        if ours < 0 {
+            return Ok(-1);
+        }
+        let mut top = ours.min(i64::from(node_height));
+        let mut window = 16i64;
+        let limit = i64::from(self.config.reorg_limit) + 1;
+        loop {
+            let lo = (top - window + 1).max(0);
+            let count = (top - lo + 1) as u32;
+            let theirs = self
+                .daemon
+                .block_hashes(lo as u32, count)
+                .map_err(node_err)?;
+            let mine = self
+                .writer
+                .block_hashes(lo, i64::from(count))
+                .map_err(SyncError::Fatal)?;
+            for h in (lo..=top).rev() {
+                let i = (h - lo) as usize;
+                if mine.get(i).is_some() && mine.get(i) == theirs.get(i) {
+                    return Ok(h);
+                }
+            }
+            if lo == 0 {
+                return Err(SyncError::Fatal(Error::new(format!(
+                    "the node's genesis block {} differs from the index's: the index belongs to another chain; \
+                     delete {} and resync",
+                    theirs.first().map(hash_to_hex).unwrap_or_default(),
+                    self.writer.path().display()
+                ))));
+            }
+            if ours - lo > limit {
+                // Deeper than allowed: report the depth seen so far; the caller stops.
+                return Ok(lo - 1);
+            }
+            top = lo - 1;
+            window *= 2;
+        }
+    }
+}
+
+/// Why a sync round failed: the node (retry later) or something retrying cannot fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncError {
+    /// The node could not be reached or answered badly; the next round retries.
+    Node(Error),
+    /// The index cannot follow (deep reorg, corrupt index, disk error).
+    Fatal(Error),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::Node(e) | SyncError::Fatal(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+fn node_err(e: crate::daemon::Error) -> SyncError {
+    SyncError::Node(Error::new(e.to_string()))
+}
+
+/// Rate and ETA bookkeeping for the progress line.
+struct Progress {
+    log: LogFn,
+    every: Duration,
+    target: u32,
+    start: Instant,
+    last: Instant,
+    last_blocks: u64,
+    last_txs: u64,
+    blocks: u64,
+    txs: u64,
+    height: u32,
+    first: u32,
+}
+
+impl Progress {
+    fn new(first: u32, target: u32, config: &SyncConfig) -> Progress {
+        let now = Instant::now();
+        Progress {
+            log: Arc::clone(&config.log),
+            every: config.progress_interval,
+            target,
+            start: now,
+            last: now,
+            last_blocks: 0,
+            last_txs: 0,
+            blocks: 0,
+            txs: 0,
+            height: first.saturating_sub(1),
+            first,
+        }
+    }
+
+    fn advance(&mut self, height: u32, txs: usize) {
+        self.blocks += 1;
+        self.txs += txs as u64;
+        self.height = height;
+        let dt = self.last.elapsed();
+        if dt >= self.every {
+            let secs = dt.as_secs_f64();
+            let bps = (self.blocks - self.last_blocks) as f64 / secs;
+            let tps = (self.txs - self.last_txs) as f64 / secs;
+            let overall = self.blocks as f64 / self.start.elapsed().as_secs_f64();
+            let left = f64::from(self.target.saturating_sub(height));
+            let eta = if overall > 0.0 { left / overall } else { 0.0 };
+            (self.log)(&format!(
+                "sync: height {height} / {} ({:.1}%), {bps:.0} blocks/s, {tps:.0} tx/s, ETA {}",
+                self.target,
+                100.0 * f64::from(height.saturating_sub(self.first) + 1)
+                    / f64::from(self.target.saturating_sub(self.first) + 1),
+                format_eta(eta)
+            ));
+            self.last = Instant::now();
+            self.last_blocks = self.blocks;
+            self.last_txs = self.txs;
+        }
+    }
+
+    fn done(&self) {
+        let secs = self.start.elapsed().as_secs_f64();
+        if self.blocks > 0 && secs >= self.every.as_secs_f64() {
+            (self.log)(&format!(
+                "sync: reached height {} ({} blocks, {} txs in {secs:.1}s, {:.0} tx/s)",
+                self.height,
+                self.blocks,
+                self.txs,
+                self.txs as f64 / secs
+            ));
+        }
+    }
+}
+
+fn format_eta(secs: f64) -> String {
+    let s = secs.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

@@ -1,0 +1,246 @@
+//! Initial sync of a stand-in chain with every kind of transaction, over real HTTP, compared
+//! with the generator's ground truth; the read API and the operator views on the result.
+
+mod index_util;
+
+use index_util::*;
+use keva_electrum::chain::keva::{index_scripthash, PROFILE_KEY};
+use keva_electrum::chain::{Block, Network};
+use keva_electrum::index::read::reaction_scripthash;
+use keva_electrum::index::Reader;
+use rusqlite::{Connection, OpenFlags};
+
+#[test]
+fn sync_matches_ground_truth_and_read_api_agrees() {
+    let node = start_node(2500, 7);
+    let dir = TempDir::new("sync");
+    let db = dir.db("index.db");
+    let report = sync_to_tip(&db, &node.url(), quiet_config(5_000));
+    assert_eq!(report.blocks, 2501, "genesis and every generated block");
+    let truth = node.truth();
+    assert_matches_truth(&db, &truth);
+    assert_consistent(&db);
+
+    let reader = Reader::open(&db, Network::Regtest, 8).unwrap();
+    // Headers, block hashes and txids equal the node's blocks.
+    for height in [0u32, 1, 2, 100, 1234, 2500] {
+        let raw = node.block_bytes(height).unwrap();
+        let block = Block::from_bytes(&raw).unwrap();
+        assert_eq!(
+            reader.header(height).unwrap().unwrap(),
+            block.header.as_bytes()
+        );
+        assert_eq!(
+            reader.block_hash(height).unwrap().unwrap(),
+            block.header.hash()
+        );
+        let txids = block.txids();
+        if height == 0 {
+            assert_eq!(
+                reader.block_txids(0).unwrap(),
+                None,
+                "genesis txs are not indexed"
+            );
+            assert_eq!(reader.txid_at(0, 0).unwrap(), None);
+            continue;
+        }
+        assert_eq!(reader.block_txids(height).unwrap().unwrap(), txids);
+        for (pos, txid) in txids.iter().enumerate() {
+            let loc = reader.tx_location(txid).unwrap().unwrap();
+            assert_eq!((loc.height, loc.position), (height, pos as u32));
+            assert_eq!(reader.txid(loc.tx_num).unwrap(), Some(*txid));
+            assert_eq!(reader.txid_at(height, pos as u32).unwrap(), Some(*txid));
+            let summary = reader.tx_summary(txid).unwrap().unwrap();
+            let tx = &block.txs[pos];
+            assert_eq!(summary.outputs.len(), tx.outputs.len());
+            for (o, (_, v)) in tx.outputs.iter().zip(&summary.outputs) {
+                assert_eq!(o.value, *v);
+            }
+            let n_inputs = if tx.is_coinbase() { 0 } else { tx.inputs.len() };
+            assert_eq!(
+                summary.inputs.len(),
+                n_inputs,
+                "inputs of {}",
+                display_hex(txid)
+            );
+            for (i, input) in tx.inputs.iter().enumerate().take(n_inputs) {
+                let prev = reader
+                    .output(&input.prevout.txid, input.prevout.vout)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(prev.value, summary.inputs[i].1);
+                assert_eq!(prev.address, summary.inputs[i].0);
+                assert_eq!(prev.spent_by, Some(loc.tx_num));
+            }
+        }
+        assert_eq!(reader.txid_at(height, txids.len() as u32).unwrap(), None);
+    }
+    let headers = reader.headers(10, 5).unwrap();
+    assert_eq!(headers.len(), 5);
+    assert_eq!(headers[2], reader.header(12).unwrap().unwrap());
+    assert_eq!(
+        reader.headers(2499, 10).unwrap().len(),
+        2,
+        "clamped to the tip"
+    );
+
+    // Keva: every namespace has a profile, reactions count like the truth's histories, pages
+    // are newest first below the start.
+    assert!(truth.namespaces.len() >= 3, "the chain has keva activity");
+    let mut seen_reactions = 0;
+    for (ns, nt) in &truth.namespaces {
+        let profile = reader.namespace_profile(ns).unwrap().expect("registered");
+        let first = &nt.events[0];
+        let loc = reader.tx_location(&first.txid).unwrap().unwrap();
+        let h = loc.height.to_string();
+        assert_eq!(
+            profile.short_code,
+            format!("{}{h}{}", h.len(), loc.position)
+        );
+        assert!(!profile.display_name.is_empty());
+        let sh = index_scripthash(ns);
+        let all = reader.history(&sh, 1 << 20).unwrap();
+        assert_eq!(
+            all.len(),
+            nt.events.len(),
+            "namespace history = its operations"
+        );
+        let page = reader.history_page(&sh, None, 3).unwrap();
+        let newest: Vec<_> = all.iter().rev().take(3).cloned().collect();
+        assert_eq!(page, newest);
+        if let Some(last) = page.last() {
+            let next = reader.history_page(&sh, Some(last.tx_num), 3).unwrap();
+            let want: Vec<_> = all.iter().rev().skip(3).take(3).cloned().collect();
+            assert_eq!(next, want);
+        }
+        for e in &nt.events {
+            let loc = reader.tx_location(&e.txid).unwrap().unwrap();
+            let row = reader.keva_op(loc.tx_num).unwrap().expect("keva op row");
+            assert_eq!(row.op.namespace(), e.op.namespace());
+            assert_eq!(row.op.key(), e.op.key());
+            let counts = reader.reaction_counts(&e.txid).unwrap();
+            let want = |k: u8| truth.history(&reaction_scripthash(&e.txid, k)).len() as u64;
+            assert_eq!(
+                (counts.replies, counts.shares, counts.likes),
+                (want(1), want(2), want(3))
+            );
+            seen_reactions += counts.replies + counts.shares + counts.likes;
+        }
+        let profile_sh = index_scripthash(&[ns.as_slice(), PROFILE_KEY].concat());
+        assert!(!reader.history(&profile_sh, 10).unwrap().is_empty());
+    }
+    assert!(seen_reactions > 0, "the chain has replies, shares or likes");
+}
+
+#[test]
+fn operator_views_answer_what_the_operator_types() {
+    let node = start_node(600, 11);
+    let dir = TempDir::new("views");
+    let db = dir.db("index.db");
+    sync_to_tip(&db, &node.url(), quiet_config(50_000));
+    let reader = Reader::open(&db, Network::Regtest, 8).unwrap();
+    let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    // Pick the address with the longest history.
+    let (address, sh_blob): (String, Vec<u8>) = conn
+        .query_row(
+            "SELECT s.address, s.scripthash FROM scripts s JOIN history h ON h.script_id = s.id
+             WHERE s.address NOT LIKE 'unh%' AND s.address IS NOT NULL
+             GROUP BY s.id ORDER BY count(*) DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut sh: [u8; 32] = sh_blob.try_into().unwrap();
+    sh.reverse();
+    let history: Vec<String> = conn
+        .prepare("SELECT txid_hex FROM address_history WHERE address = ?1 ORDER BY tx_num")
+        .unwrap()
+        .query_map([&address], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want: Vec<String> = reader
+        .history(&sh, 1 << 20)
+        .unwrap()
+        .iter()
+        .map(|i| display_hex(&i.txid))
+        .collect();
+    assert!(history.len() > 1);
+    assert_eq!(history, want);
+    let balance: i64 = conn
+        .query_row(
+            "SELECT balance_sat FROM address_balance WHERE address = ?1",
+            [&address],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(balance as u64, reader.balance(&sh).unwrap());
+    let utxos: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM address_utxos WHERE address = ?1",
+            [&address],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(utxos as usize, reader.utxos(&sh).unwrap().len());
+    // The address is what the chain code renders for the script's history.
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT * FROM address_history WHERE address = 'x'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(
+        plan.contains("scripts_by_address"),
+        "address lookups use the index: {plan}"
+    );
+    // A transaction by the hex an operator copies from an explorer.
+    let txid = want.last().unwrap();
+    let (height, outputs): (u32, i64) = conn
+        .query_row(
+            &format!("SELECT height, outputs FROM tx_info WHERE txid = x'{txid}'"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(height > 0 && outputs > 0);
+    let n_out: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM tx_outputs WHERE txid = x'{txid}'"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n_out, outputs);
+    // Namespaces with display names, and the latest operations.
+    let truth = node.truth();
+    let names: i64 = conn
+        .query_row("SELECT count(*) FROM keva_namespaces", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(names as usize, truth.namespaces.len());
+    let (ns, nt) = truth.namespaces.iter().next().unwrap();
+    let id = keva_electrum::chain::keva::namespace_to_string(ns);
+    let (registered, display): (String, String) = conn
+        .query_row(
+            "SELECT registered_name, display_name FROM keva_namespaces WHERE namespace = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(registered.as_bytes(), nt.display_name.as_slice());
+    let profile = reader.namespace_profile(ns).unwrap().unwrap();
+    assert_eq!(display.as_bytes(), profile.display_name.as_slice());
+    let latest: Vec<(i64, String)> = conn
+        .prepare("SELECT tx_num, op FROM keva_latest LIMIT 5")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!latest.is_empty());
+    assert!(latest.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+    assert!(latest
+        .iter()
+        .all(|(_, op)| ["REG", "PUT", "DEL"].contains(&op.as_str())));
+}
