@@ -243,7 +243,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SESSION_TIMEOUT", "600", "seconds of silence after which a session is closed"),
     ("BANDWIDTH_UNIT_COST", "5000", "bytes sent that cost one unit"),
     ("REORG_LIMIT", "800", "deepest chain reorganisation followed without a resync"),
-    ("CACHE_MB", "1200", "memory for the index cache in MB (capped at 64; the index is SQLite)"),
+    ("CACHE_MB", "1200", "memory for the SQLite page cache in MB (capped at 16: more does not help)"),
     ("LOG_LEVEL", "info", "error, warning, info or debug"),
     ("ANON_LOGS", "", "non-empty hides client IP addresses in logs"),
     ("LOG_SESSIONS", "3600", "seconds between session summaries in the log (0 disables)"),
@@ -482,7 +482,7 @@ impl Config {
 
     /// SQLite page cache in MiB: `CACHE_MB` is sized for LevelDB, so cap it to the memory budget.
     pub fn sqlite_cache_mb(&self) -> usize {
-        self.cache_mb.clamp(4, 64)
+        self.cache_mb.clamp(4, 16)
     }
 }
 

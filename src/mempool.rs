@@ -70,7 +70,7 @@ pub struct Snapshot {
     txs: HashMap<Hash32, Arc<MempoolTx>>,
     by_scripthash: HashMap<Hash32, Vec<Hash32>>,
     spent: HashMap<OutPoint, Hash32>,
-    histogram: Vec<(f64, u64)>,
+    histogram: Vec<(u64, u64)>,
     bytes: usize,
 }
 
@@ -153,7 +153,7 @@ impl Snapshot {
     }
 
     /// ElectrumX's compact fee histogram: `[[sat/vB, cumulative vsize], …]`, rates descending.
-    pub fn fee_histogram(&self) -> &[(f64, u64)] {
+    pub fn fee_histogram(&self) -> &[(u64, u64)] {
         &self.histogram
     }
 
@@ -171,13 +171,13 @@ fn display_order(h: &Hash32) -> [u8; 32] {
 
 /// Shares the current snapshot between the mempool thread, the sync thread and the workers.
 ///
-/// The gate keeps the index and the mempool view consistent: a worker answers a request inside
-/// [`Mempool::consistent`], and the sync thread commits a block and drops its transactions from
-/// the view inside [`Mempool::commit_block`], so no request sees a payment in both or in neither.
+/// The sync thread commits a block and then drops its transactions from the view
+/// ([`Mempool::commit_block`]). A worker takes its snapshot *before* reading the index, so a
+/// payment is never in neither; when it is in both (the snapshot predates the commit), the
+/// methods leave out mempool entries the index already holds.
 #[derive(Clone, Default)]
 pub struct Mempool {
     current: Arc<RwLock<Arc<Snapshot>>>,
-    gate: Arc<RwLock<()>>,
 }
 
 impl Mempool {
@@ -202,21 +202,12 @@ impl Mempool {
         true
     }
 
-    /// Runs `f` with the current view while no block commit can happen: index reads made inside
-    /// `f` and the view agree.
-    pub fn consistent<R>(&self, f: impl FnOnce(&Arc<Snapshot>) -> R) -> R {
-        let _gate = self.gate.read();
-        let snapshot = self.snapshot();
-        f(&snapshot)
-    }
-
     /// Runs the index commit `commit` and removes the transactions it confirmed (and any
     /// mempool transaction spending the same outputs) from the view in one step.
     pub fn commit_block<R, E>(
         &self,
         commit: impl FnOnce() -> Result<(R, Vec<Hash32>, Vec<OutPoint>), E>,
     ) -> Result<(R, HashSet<Hash32>), E> {
-        let _gate = self.gate.write();
         let (result, mined, spent) = commit()?;
         let old = self.snapshot();
         let mined: HashSet<Hash32> = mined.into_iter().collect();
@@ -523,25 +514,25 @@ fn index(txs: HashMap<Hash32, Arc<MempoolTx>>, bytes: usize) -> Snapshot {
     }
 }
 
-/// ElectrumX's compact histogram: bins of at least 100 kvB growing by 10 %, rate = fee/vsize
-/// to 0.1 sat/vB, the last partial bin dropped.
-pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(f64, u64)> {
-    let mut rates: Vec<(f64, u64)> = entries
-        .filter(|(_, vsize)| *vsize > 0)
-        .map(|(fee, vsize)| (((10 * fee) / vsize) as f64 / 10.0, vsize))
-        .collect();
-    rates.sort_by(|a, b| b.0.total_cmp(&a.0));
+/// The Kevacoin ElectrumX's compact histogram, which wallets already parse: integer fee rates
+/// (`fee // size`, sat/vB) descending, each with the vsize of its tranche; tranches of at least
+/// 100 kvB growing by 10 %, the overshoot of one carried into the next, the last partial one
+/// dropped.
+pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut by_rate: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for (fee, vsize) in entries.filter(|(_, vsize)| *vsize > 0) {
+        *by_rate.entry(fee / vsize).or_default() += vsize;
+    }
     let mut out = Vec::new();
     let mut bin_size: f64 = 100_000.0;
     let mut cumulative: u64 = 0;
-    let mut in_bin: u64 = 0;
-    for (i, (rate, vsize)) in rates.iter().enumerate() {
+    let mut carry: f64 = 0.0;
+    for (rate, vsize) in by_rate.into_iter().rev() {
         cumulative += vsize;
-        in_bin += vsize;
-        let next_is_lower = rates.get(i + 1).is_none_or(|n| n.0 < *rate);
-        if in_bin as f64 >= bin_size && next_is_lower {
-            out.push((*rate, cumulative));
-            in_bin = 0;
+        if cumulative as f64 + carry > bin_size {
+            out.push((rate, cumulative));
+            carry += cumulative as f64 - bin_size;
+            cumulative = 0;
             bin_size *= 1.1;
         }
     }
@@ -560,8 +551,12 @@ mod tests {
         assert!(!h.is_empty());
         for pair in h.windows(2) {
             assert!(pair[0].0 > pair[1].0, "rates must strictly descend: {h:?}");
-            assert!(pair[0].1 < pair[1].1, "sizes are cumulative: {h:?}");
         }
-        assert!(h[0].1 >= 100_000);
+        assert!(
+            h[0].1 > 100_000,
+            "the first tranche holds over 100 kvB: {h:?}"
+        );
+        let total: u64 = h.iter().map(|(_, s)| s).sum();
+        assert!(total <= 400_000, "tranches are not cumulative: {h:?}");
     }
 }

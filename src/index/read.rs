@@ -110,6 +110,11 @@ pub struct TxSummary {
     pub keva: Option<KevaRow>,
 }
 
+/// keva_ops columns: vout, op, namespace, key, value.
+type KevaRowRaw = (u32, u8, String, Vec<u8>, Option<Vec<u8>>);
+/// outputs ⋈ scripts columns: tx_num, value, scripthash, address, height, spent_tx_num.
+type OutputRowRaw = (i64, i64, Option<Vec<u8>>, Option<String>, u32, Option<i64>);
+
 /// A read-only view of the index for one thread.
 pub struct Reader {
     conn: Connection,
@@ -341,7 +346,7 @@ impl Reader {
 
     /// The keva operation of a transaction (the first, should a tx carry several).
     pub fn keva_op(&self, tx_num: i64) -> Result<Option<KevaRow>> {
-        let row: Option<(u32, u8, String, Vec<u8>, Option<Vec<u8>>)> = self
+        let row: Option<KevaRowRaw> = self
             .conn
             .prepare_cached(
                 "SELECT vout, op, namespace, key, value FROM keva_ops WHERE tx_num = ?1
@@ -412,7 +417,7 @@ impl Reader {
 
     /// One confirmed output (spent or not).
     pub fn output(&self, txid: &Hash32, vout: u32) -> Result<Option<OutputInfo>> {
-        let row: Option<(i64, i64, Option<Vec<u8>>, Option<String>, u32, Option<i64>)> = self
+        let row: Option<OutputRowRaw> = self
             .conn
             .prepare_cached(
                 "SELECT o.tx_num, o.value, s.scripthash, s.address, t.height, o.spent_tx_num

@@ -12,8 +12,10 @@ use crossbeam_channel::Sender;
 use super::prefetch::Prefetcher;
 use super::writer::{Touched, Writer};
 use super::{Error, Result, REORG_LIMIT};
+use crate::chain::OutPoint;
 use crate::chain::{hash::hash_to_hex, Hash32};
 use crate::daemon::Daemon;
+use crate::mempool::Mempool;
 
 /// Where log lines go (the server passes its logger; tests pass a silent one).
 pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -84,6 +86,11 @@ pub struct Syncer {
     config: SyncConfig,
     events: Option<Sender<ChainEvent>>,
     stop: Arc<AtomicBool>,
+    /// The mempool view kept consistent with each commit, when the server runs one.
+    mempool: Option<Mempool>,
+    /// Txids and spent outpoints of the blocks in the open transaction (for the mempool).
+    mined: Vec<Hash32>,
+    spent: Vec<OutPoint>,
 }
 
 impl Syncer {
@@ -101,7 +108,17 @@ impl Syncer {
             config,
             events,
             stop,
+            mempool: None,
+            mined: Vec::new(),
+            spent: Vec::new(),
         }
+    }
+
+    /// Keeps `mempool` consistent with the index: each commit removes the transactions it
+    /// confirmed (and their conflicts) from the view in the same step.
+    pub fn with_mempool(mut self, mempool: Mempool) -> Syncer {
+        self.mempool = Some(mempool);
+        self
     }
 
     /// The writer (e.g. to read the tip).
@@ -220,8 +237,19 @@ impl Syncer {
                 .begin()
                 .and_then(|_| self.writer.apply_block(&block))
             {
+                self.discard_pending();
                 self.writer.abort().map_err(SyncError::Fatal)?;
                 return Err(SyncError::Fatal(e));
+            }
+            if self.mempool.is_some() {
+                self.mined.extend_from_slice(&block.txids);
+                self.spent.extend(
+                    block
+                        .block
+                        .txs
+                        .iter()
+                        .flat_map(|tx| tx.inputs.iter().map(|i| i.prevout)),
+                );
             }
             report.blocks += 1;
             report.txs += n as u64;
@@ -283,14 +311,34 @@ impl Syncer {
         pending_depth: u32,
     ) -> std::result::Result<(), SyncError> {
         if pending_depth > 0 && self.writer.state().height < old_height {
+            self.discard_pending();
             self.writer.abort().map_err(SyncError::Fatal)
         } else {
             self.commit(pending_depth)
         }
     }
 
+    fn discard_pending(&mut self) {
+        self.mined.clear();
+        self.spent.clear();
+    }
+
     fn commit(&mut self, reorg_depth: u32) -> std::result::Result<(), SyncError> {
-        let touched = self.writer.commit().map_err(SyncError::Fatal)?;
+        let mined = std::mem::take(&mut self.mined);
+        let spent = std::mem::take(&mut self.spent);
+        let touched = match &self.mempool {
+            None => self.writer.commit().map_err(SyncError::Fatal)?,
+            Some(mempool) => {
+                let writer = &mut self.writer;
+                let (mut touched, unconfirmed) = mempool
+                    .commit_block(|| writer.commit().map(|t| (t, mined, spent)))
+                    .map_err(SyncError::Fatal)?;
+                if !touched.all {
+                    touched.scripthashes.extend(unconfirmed);
+                }
+                touched
+            }
+        };
         let s = self.writer.state();
         if let (Some(events), Some(hash)) = (&self.events, s.hash) {
             let _ = events.send(ChainEvent {

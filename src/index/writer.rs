@@ -48,7 +48,12 @@ pub struct Writer {
     track_touched: bool,
     history: Vec<(i64, i64)>,
     touched: HashSet<Hash32>,
+    touched_overflow: bool,
 }
+
+/// Beyond this many touched scripthashes in one commit, report "all changed" instead (bounds
+/// memory when a long catch-up runs with tracking on).
+const TOUCHED_LIMIT: usize = 100_000;
 
 impl Writer {
     /// Opens or creates the index at `path` for `network`, with a page cache of `cache_mb`.
@@ -64,6 +69,7 @@ impl Writer {
             track_touched: true,
             history: Vec::new(),
             touched: HashSet::new(),
+            touched_overflow: false,
         };
         w.apply_sync_mode()?;
         Ok(w)
@@ -147,10 +153,12 @@ impl Writer {
             ])?;
         self.conn.execute_batch("COMMIT")?;
         self.in_txn = false;
-        Ok(Touched {
-            scripthashes: std::mem::take(&mut self.touched),
-            all: !self.track_touched,
-        })
+        let all = !self.track_touched || std::mem::take(&mut self.touched_overflow);
+        let mut scripthashes = std::mem::take(&mut self.touched);
+        if all {
+            scripthashes.clear();
+        }
+        Ok(Touched { scripthashes, all })
     }
 
     /// Abandons the open transaction and reloads the committed state.
@@ -161,6 +169,7 @@ impl Writer {
         }
         self.history.clear();
         self.touched.clear();
+        self.touched_overflow = false;
         self.state = read_state(&self.conn)?;
         Ok(())
     }
@@ -306,9 +315,9 @@ impl Writer {
         match found {
             Some((_, Some(script_id))) => {
                 self.history.push((script_id, tx_num));
-                if self.track_touched {
+                if self.track_touched && !self.touched_overflow {
                     let sh = self.scripthash_of(script_id)?;
-                    self.touched.insert(sh);
+                    self.touch(sh);
                 }
                 Ok(())
             }
@@ -340,6 +349,17 @@ impl Writer {
         ))
     }
 
+    fn touch(&mut self, sh: Hash32) {
+        if self.touched_overflow {
+            return;
+        }
+        self.touched.insert(sh);
+        if self.touched.len() > TOUCHED_LIMIT {
+            self.touched.clear();
+            self.touched_overflow = true;
+        }
+    }
+
     fn scripthash_of(&self, id: i64) -> Result<Hash32> {
         let b: Vec<u8> = self
             .conn
@@ -352,7 +372,7 @@ impl Writer {
     /// address text (None for keva index pseudo-scripts).
     fn intern(&mut self, sh: &Hash32, tx_num: i64, addr: Option<&[u8]>) -> Result<i64> {
         if self.track_touched {
-            self.touched.insert(*sh);
+            self.touch(*sh);
         }
         let key = to_display(sh);
         let found: Option<i64> = self
@@ -499,7 +519,7 @@ impl Writer {
                 .prepare_cached("SELECT scripthash, first_tx_num FROM scripts WHERE id = ?1")?
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if self.track_touched {
-                self.touched.insert(from_display(&sh)?);
+                self.touch(from_display(&sh)?);
             }
             if first_use >= first {
                 // ids follow first use, so every script from here on is orphaned too.

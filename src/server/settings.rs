@@ -1,0 +1,138 @@
+//! What the server needs to know from the operator: listeners, TLS files, limits and the
+//! static answers of the session-level methods. Filled from the environment by `config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The software name and protocol range the server announces.
+///
+/// The name must not start with `electrs` or `ElectrumPersonalServer`: wallets disable batching
+/// for those and can then no longer spend.
+pub const SERVER_VERSION: &str = concat!("keva-electrum ", env!("CARGO_PKG_VERSION"));
+
+/// Lowest protocol version served (`server.version` negotiation).
+pub const PROTOCOL_MIN: &[u32] = &[1, 4];
+
+/// Highest protocol version served; 1.6 semantics are not implemented, so it is not advertised.
+pub const PROTOCOL_MAX: &[u32] = &[1, 4, 2];
+
+/// The transport of one listening service (ElectrumX `SERVICES` syntax `tcp://` / `ssl://`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Newline-delimited JSON-RPC over plain TCP.
+    Tcp,
+    /// Newline-delimited JSON-RPC over TLS.
+    Ssl,
+}
+
+/// One listening socket to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The transport spoken on this socket.
+    pub protocol: Protocol,
+    /// Where to listen; port 0 picks a free port (see `ServerHandle::local_addrs`).
+    pub addr: SocketAddr,
+}
+
+/// PEM files of the TLS certificate chain and its private key (`SSL_CERTFILE`, `SSL_KEYFILE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: PathBuf,
+}
+
+/// Resource limits with ElectrumX's names, defaults and meanings; a value of 0 disables a limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// `MAX_SESSIONS`: connections beyond this are accepted and closed at once.
+    pub max_sessions: usize,
+    /// `MAX_SEND`: a response larger than this (bytes) is replaced by a -32600 error.
+    pub max_send: usize,
+    /// `MAX_RECV`: a request line larger than this (bytes) gets an error and the connection closes.
+    pub max_recv: usize,
+    /// `COST_SOFT_LIMIT`: above this cost requests are delayed and concurrency reduced.
+    pub cost_soft_limit: u64,
+    /// `COST_HARD_LIMIT`: at this cost the session gets -101 and is closed; 0 turns cost control off.
+    pub cost_hard_limit: u64,
+    /// `REQUEST_SLEEP`: the delay a request gets at the hard limit (scaled from the soft limit).
+    pub request_sleep: Duration,
+    /// `INITIAL_CONCURRENT`: requests of one session run at once while under the soft limit.
+    pub initial_concurrent: u32,
+    /// `BANDWIDTH_UNIT_COST`: bytes sent or received that cost one unit.
+    pub bandwidth_unit_cost: u64,
+    /// `REQUEST_TIMEOUT`: a request unanswered after this gets -102 "server busy".
+    pub request_timeout: Duration,
+    /// `SESSION_TIMEOUT`: a session that sent nothing for this long is closed.
+    pub session_timeout: Duration,
+    /// Prefix length grouping IPv4 peers whose costs are pooled (`SESSION_GROUP_BY_SUBNET_IPV4`).
+    pub subnet_ipv4: u8,
+    /// Prefix length grouping IPv6 peers whose costs are pooled (`SESSION_GROUP_BY_SUBNET_IPV6`).
+    pub subnet_ipv6: u8,
+    /// Bytes queued for one client that cannot keep up before it is disconnected.
+    pub max_write_backlog: usize,
+}
+
+/// Kevacoin's `DEFAULT_MAX_SEND` in the ElectrumX fork (AuxPoW-sized coins).
+pub const DEFAULT_MAX_SEND: usize = 10_000_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 1000,
+            max_send: DEFAULT_MAX_SEND,
+            max_recv: 1_000_000,
+            cost_soft_limit: 1000,
+            cost_hard_limit: 10_000,
+            request_sleep: Duration::from_millis(2500),
+            initial_concurrent: 10,
+            bandwidth_unit_cost: 5000,
+            request_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(600),
+            subnet_ipv4: 24,
+            subnet_ipv6: 48,
+            max_write_backlog: 3 * DEFAULT_MAX_SEND,
+        }
+    }
+}
+
+/// Everything `server::start` needs besides the backend.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Sockets to listen on.
+    pub services: Vec<Service>,
+    /// Certificate and key; required when any service is `ssl`.
+    pub tls: Option<TlsFiles>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Worker threads running requests (`WORKERS`, default: number of cores).
+    pub workers: usize,
+    /// First element of the `server.version` result.
+    pub server_version: String,
+    /// `server.banner` text, already substituted.
+    pub banner: String,
+    /// `server.donation_address` result.
+    pub donation_address: String,
+    /// `server.features` result (hosts, genesis hash, …), built by the caller.
+    pub features: serde_json::Value,
+    /// `server.peers.subscribe` result: `[[ip, host, [features…]], …]`.
+    pub peers: serde_json::Value,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            services: Vec::new(),
+            tls: None,
+            limits: Limits::default(),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            server_version: SERVER_VERSION.to_string(),
+            banner: format!("You are connected to a {SERVER_VERSION} server."),
+            donation_address: String::new(),
+            features: serde_json::json!({}),
+            peers: serde_json::json!([]),
+        }
+    }
+}
