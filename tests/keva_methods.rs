@@ -354,7 +354,7 @@ impl Expect<'_> {
             .filter(|r| pred(r))
             .filter_map(|r| self.confirmed(r).map(|l| (l.2, r)))
             .collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
         v
     }
 

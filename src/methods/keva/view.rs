@@ -97,7 +97,7 @@ impl<'a, 'c> View<'a, 'c> {
         let txs = self.unmined(sh)?;
         let depths: Vec<usize> = txs.iter().map(|t| self.mempool_depth(&t.txid)).collect();
         let mut order: Vec<usize> = (0..txs.len()).collect();
-        order.sort_by(|a, b| depths[*b].cmp(&depths[*a]));
+        order.sort_by_key(|i| std::cmp::Reverse(depths[*i]));
         Ok(order.into_iter().map(|i| Arc::clone(&txs[i])).collect())
     }
 
