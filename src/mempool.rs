@@ -523,24 +523,23 @@ fn index(txs: HashMap<Hash32, Arc<MempoolTx>>, bytes: usize) -> Snapshot {
     }
 }
 
-/// ElectrumX's compact histogram: bins of at least 100 kvB growing by 10 %, rate = fee/vsize
-/// to 0.1 sat/vB, the last partial bin dropped.
+/// ElectrumX's compact histogram: `[rate, vsize]` pairs, rates (sat/vB, floored to 0.1)
+/// strictly descending, each vsize the total of its bin; bins close once they pass 100 kvB
+/// (the overshoot carried over), each next bin 10 % larger, and the last partial bin dropped.
 pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(f64, u64)> {
-    let mut rates: Vec<(f64, u64)> = entries
-        .filter(|(_, vsize)| *vsize > 0)
-        .map(|(fee, vsize)| (((10 * fee) / vsize) as f64 / 10.0, vsize))
-        .collect();
-    rates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut by_rate: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for (fee, vsize) in entries.filter(|(_, vsize)| *vsize > 0) {
+        *by_rate.entry(fee.saturating_mul(10) / vsize).or_default() += vsize;
+    }
     let mut out = Vec::new();
     let mut bin_size: f64 = 100_000.0;
-    let mut cumulative: u64 = 0;
+    let mut carried: f64 = 0.0;
     let mut in_bin: u64 = 0;
-    for (i, (rate, vsize)) in rates.iter().enumerate() {
-        cumulative += vsize;
+    for (rate_tenths, vsize) in by_rate.iter().rev() {
         in_bin += vsize;
-        let next_is_lower = rates.get(i + 1).is_none_or(|n| n.0 < *rate);
-        if in_bin as f64 >= bin_size && next_is_lower {
-            out.push((*rate, cumulative));
+        if in_bin as f64 + carried > bin_size {
+            out.push((*rate_tenths as f64 / 10.0, in_bin));
+            carried += in_bin as f64 - bin_size;
             in_bin = 0;
             bin_size *= 1.1;
         }
@@ -560,8 +559,11 @@ mod tests {
         assert!(!h.is_empty());
         for pair in h.windows(2) {
             assert!(pair[0].0 > pair[1].0, "rates must strictly descend: {h:?}");
-            assert!(pair[0].1 < pair[1].1, "sizes are cumulative: {h:?}");
         }
-        assert!(h[0].1 >= 100_000);
+        // Each size is its own bin's total, never the running total.
+        let total: u64 = h.iter().map(|p| p.1).sum();
+        assert!(total <= 400 * 1000, "{h:?}");
+        assert!(h[0].1 > 100_000);
+        assert!(h.iter().all(|p| p.1 < 200_000), "{h:?}");
     }
 }
