@@ -23,6 +23,11 @@ pub struct PrevOut {
 pub trait OutputLookup {
     /// The unspent-or-spent confirmed output at `outpoint`, if the index has it.
     fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut>;
+
+    /// The hash of the indexed tip (internal order): a transaction that left the node's
+    /// mempool stays in the view while the node's tip is ahead of it, since it may sit in a
+    /// block the index has not committed yet (a payment must never be in neither).
+    fn indexed_tip(&mut self) -> Option<Hash32>;
 }
 
 /// One unconfirmed transaction with everything the protocol methods need, precomputed.
@@ -300,7 +305,22 @@ impl Poller {
         lookup: &mut dyn OutputLookup,
     ) -> Result<HashSet<Hash32>, crate::daemon::Error> {
         let base = self.mempool.snapshot();
-        let node_txids = self.daemon.raw_mempool()?;
+        let mut node_txids = self.daemon.raw_mempool()?;
+        let listed: HashSet<&Hash32> = node_txids.iter().collect();
+        let departed: Vec<Hash32> = base
+            .txs
+            .keys()
+            .filter(|t| !listed.contains(t))
+            .copied()
+            .collect();
+        if !departed.is_empty() {
+            // Read after the mempool list: if the node's tip is still the indexed one, the
+            // departed transactions were dropped or replaced, not mined into a newer block.
+            let node_tip = self.daemon.best_block_hash()?;
+            if lookup.indexed_tip() != Some(node_tip) {
+                node_txids.extend(departed);
+            }
+        }
         let missing = self.builder.missing(&base, &node_txids);
         let mut fetched = Vec::with_capacity(missing.len());
         for chunk in missing.chunks(500) {
