@@ -87,11 +87,7 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
     assert_eq!(c.result("blockchain.block.count", json!([])), height);
     for h in [0u32, 1, 57, height as u32] {
         let header = c.result("blockchain.block.header", json!([h]));
-        assert_eq!(
-            header,
-            header_hex(&node, h),
-            "header {h}"
-        );
+        assert_eq!(header, header_hex(node, h), "header {h}");
     }
     let past = c.call("blockchain.block.header", json!([height + 1]));
     assert_eq!(past["error"]["code"], 1, "{past}");
@@ -107,7 +103,7 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
     assert_eq!(branch.len() as u32, 32 - cp.leading_zeros());
     let root = root_from_branch(node.block_hash(h).unwrap(), h as usize, &branch);
     assert_eq!(proof["root"], hash_to_hex(&root));
-    assert_eq!(proof["header"], header_hex(&node, h));
+    assert_eq!(proof["header"], header_hex(node, h));
     let chunk = c.result("blockchain.block.headers", json!([0, 5000]));
     assert_eq!(chunk["max"], 2016);
     let count = chunk["count"].as_u64().unwrap();
@@ -116,7 +112,10 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
     assert_eq!(chunk["hex"], concatenated);
     let tail = c.result("blockchain.block.headers", json!([height - 1, 10, height]));
     assert_eq!(tail["count"], 2);
-    assert!(tail["root"].is_string() && tail["branch"].is_array(), "{tail}");
+    assert!(
+        tail["root"].is_string() && tail["branch"].is_array(),
+        "{tail}"
+    );
     let beyond = c.result("blockchain.block.headers", json!([height + 5, 10]));
     assert_eq!(beyond, json!({"hex": "", "count": 0, "max": 2016}));
 
@@ -218,7 +217,10 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
     merkle_root.copy_from_slice(&header[36..68]);
     assert_eq!(root_from_branch(txid, pos as usize, &branch), merkle_root);
     assert_eq!(
-        c.result("blockchain.transaction.id_from_pos", json!([tx_height, pos])),
+        c.result(
+            "blockchain.transaction.id_from_pos",
+            json!([tx_height, pos])
+        ),
         txid_hex
     );
     let with_proof = c.result(
@@ -315,10 +317,7 @@ fn batches_and_string_ids() {
     assert!(by_id(json!("a")).get("error").is_none());
     assert_eq!(by_id(json!(7))["result"], height);
     assert_eq!(by_id(json!("x"))["error"]["code"], -32601);
-    assert_eq!(
-        by_id(json!("9"))["result"],
-        header_hex(&node, 3)
-    );
+    assert_eq!(by_id(json!("9"))["result"], header_hex(&node, 3));
     for i in items {
         assert_eq!(i["jsonrpc"], "2.0");
     }
@@ -372,24 +371,36 @@ fn error_codes() {
     // -32600: not an object; a bad id type.
     let e = send_expect(&mut c, b"42\n");
     assert_eq!(e["error"]["code"], -32600, "{e}");
-    let e = send_expect(&mut c, br#"{"method":"server.ping","params":[],"id":{"a":1}}
-"#);
+    let e = send_expect(
+        &mut c,
+        br#"{"method":"server.ping","params":[],"id":{"a":1}}
+"#,
+    );
     assert_eq!(e["error"]["code"], -32600, "{e}");
     assert_eq!(e["id"], Value::Null);
     // -32601: unknown method, method not a string.
     let e = c.call("blockchain.nonexistent", json!([]));
     assert_eq!(e["error"]["code"], -32601);
-    assert_eq!(e["error"]["message"], "unknown method \"blockchain.nonexistent\"");
-    let e = send_expect(&mut c, br#"{"method":5,"params":[],"id":3}
-"#);
+    assert_eq!(
+        e["error"]["message"],
+        "unknown method \"blockchain.nonexistent\""
+    );
+    let e = send_expect(
+        &mut c,
+        br#"{"method":5,"params":[],"id":3}
+"#,
+    );
     assert_eq!(e["error"]["code"], -32601, "{e}");
     // -32602: argument count, params type.
     let e = c.call("blockchain.headers.subscribe", json!([false]));
     assert_eq!(e["error"]["code"], -32602, "{e}");
     let e = c.call("blockchain.scripthash.get_balance", json!([]));
     assert_eq!(e["error"]["code"], -32602, "{e}");
-    let e = send_expect(&mut c, br#"{"method":"server.ping","params":"x","id":4}
-"#);
+    let e = send_expect(
+        &mut c,
+        br#"{"method":"server.ping","params":"x","id":4}
+"#,
+    );
     assert_eq!(e["error"]["code"], -32602, "{e}");
     assert_eq!(e["id"], 4);
     // 1: ElectrumX's BAD_REQUEST for semantic errors.
@@ -410,7 +421,10 @@ fn error_codes() {
     let e = c.call("blockchain.transaction.broadcast", json!(["00"]));
     assert_eq!(e["error"]["code"], 1, "{e}");
     // 2: the node's error passed through.
-    let e = c.call("blockchain.transaction.get", json!([hash_to_hex(&[9u8; 32])]));
+    let e = c.call(
+        "blockchain.transaction.get",
+        json!([hash_to_hex(&[9u8; 32])]),
+    );
     assert_eq!(e["error"]["code"], 2, "{e}");
     assert!(
         e["error"]["message"]
@@ -477,14 +491,20 @@ fn oversized_lines_and_garbage() {
             Read1::Timeout => panic!("the oversized line neither answered nor closed"),
         }
     }
-    assert!(saw_error, "an oversized line gets an error before the close");
+    assert!(
+        saw_error,
+        "an oversized line gets an error before the close"
+    );
     assert_eq!(other.result("server.ping", json!([])), Value::Null);
 
     // Raw binary without any newline past the limit: closed, not buffered forever.
     let mut s = TcpStream::connect(server.tcp).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8 | 1).collect();
-    let blob: Vec<u8> = blob.into_iter().map(|b| if b == b'\n' { 0 } else { b }).collect();
+    let blob: Vec<u8> = blob
+        .into_iter()
+        .map(|b| if b == b'\n' { 0 } else { b })
+        .collect();
     let _ = s.write_all(&blob);
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
@@ -606,9 +626,7 @@ fn a_thousand_concurrent_connections() {
         }
     }
     // Every connection is open at once; each sends, then each reads its own answer.
-    let request = |i: usize| {
-        json!({"jsonrpc":"2.0","method":"blockchain.scripthash.get_balance","params":[sh],"id":i})
-    };
+    let request = |i: usize| json!({"jsonrpc":"2.0","method":"blockchain.scripthash.get_balance","params":[sh],"id":i});
     for (i, c) in plain.iter_mut().enumerate() {
         c.send(&request(i));
     }

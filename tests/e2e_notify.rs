@@ -88,9 +88,9 @@ fn notifications_after_mempool_blocks_and_reorgs() {
     let mut messages = c.drain(Duration::from_millis(100));
     let deadline = std::time::Instant::now() + WAIT;
     while std::time::Instant::now() < deadline
-        && !messages
-            .iter()
-            .any(|m| m["method"] == "blockchain.scripthash.subscribe" && m["params"][0] == sh2_upper)
+        && !messages.iter().any(|m| {
+            m["method"] == "blockchain.scripthash.subscribe" && m["params"][0] == sh2_upper
+        })
     {
         messages.extend(c.drain(Duration::from_millis(200)));
     }

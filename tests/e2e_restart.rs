@@ -48,7 +48,11 @@ fn sigterm_during_initial_sync_restarts_cleanly() {
     };
     first.proc.signal("TERM");
     let status = first.proc.wait_exit(Duration::from_secs(60));
-    assert!(status.success(), "exit status {status}:\n{}", first.proc.log());
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        first.proc.log()
+    );
     assert!(
         !first.proc.logged("serving tcp"),
         "the sync finished before the signal; make the chain longer:\n{}",

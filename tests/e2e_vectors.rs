@@ -166,7 +166,9 @@ fn check_item(
                 Err(format!("{context}: expected error code {expected:?}"))
             };
         }
-        return Err(format!("{context}: an error where the reference has a result"));
+        return Err(format!(
+            "{context}: an error where the reference has a result"
+        ));
     }
     if PENDING_UNKNOWN_METHODS.contains(&method) {
         return Err(format!(
@@ -177,12 +179,15 @@ fn check_item(
         return if ours["result"].get(key).is_some() {
             Ok(())
         } else {
-            Err(format!("{context}: the result lacks the recorded key {key:?}"))
+            Err(format!(
+                "{context}: the result lacks the recorded key {key:?}"
+            ))
         };
     }
     match reference.and_then(|r| r.get("result")) {
-        Some(expected) => same_shape(&ours["result"], expected, "result")
-            .map_err(|e| format!("{context}: {e}")),
+        Some(expected) => {
+            same_shape(&ours["result"], expected, "result").map_err(|e| format!("{context}: {e}"))
+        }
         None => Err(format!("{context}: no recorded reply to compare with")),
     }
 }
@@ -203,7 +208,11 @@ fn every_recorded_wallet_line_gets_a_well_formed_reply() {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
-    assert!(files.len() >= 3, "the wallet vectors are missing in {}", dir.display());
+    assert!(
+        files.len() >= 3,
+        "the wallet vectors are missing in {}",
+        dir.display()
+    );
 
     let mut failures = Vec::new();
     let mut sent = 0;
@@ -238,8 +247,7 @@ fn every_recorded_wallet_line_gets_a_well_formed_reply() {
             match (request, &reply) {
                 (Value::Array(reqs), Value::Array(items)) => {
                     let want: BTreeSet<String> = reqs.iter().map(|r| r["id"].to_string()).collect();
-                    let got: BTreeSet<String> =
-                        items.iter().map(|r| r["id"].to_string()).collect();
+                    let got: BTreeSet<String> = items.iter().map(|r| r["id"].to_string()).collect();
                     if want != got {
                         failures.push(format!("{file}: batch ids {got:?} != {want:?}"));
                     }
@@ -248,8 +256,7 @@ fn every_recorded_wallet_line_gets_a_well_formed_reply() {
                             continue;
                         };
                         let reference = recorded_reply(&lines, i, &r["id"]);
-                        if let Err(e) =
-                            check_item(&file, &url, height, r, item, reference.as_ref())
+                        if let Err(e) = check_item(&file, &url, height, r, item, reference.as_ref())
                         {
                             failures.push(e);
                         }

@@ -60,9 +60,11 @@ fn spend(inputs: &[OutPoint], outputs: Vec<(Vec<u8>, u64)>) -> Transaction {
 }
 
 fn wait_height(c: &mut TcpClient, height: u32) {
-    eventually(Duration::from_secs(10), "the server reaches the tip", || {
-        (c.result("blockchain.block.count", json!([])) == height).then_some(())
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the server reaches the tip",
+        || (c.result("blockchain.block.count", json!([])) == height).then_some(()),
+    );
 }
 
 fn history(c: &mut TcpClient, sh: &str) -> Value {
@@ -131,7 +133,10 @@ fn payment_unconfirmed_on_both_sides_then_confirmed_once() {
 
     // The payment: 1 KVA to the receiver, 3.9999 KVA change, a fee of 10,000 satoshis.
     let change = 5 * COIN - COIN - 10_000;
-    let tx = spend(&[coin], vec![(receiver.clone(), COIN), (sender.clone(), change)]);
+    let tx = spend(
+        &[coin],
+        vec![(receiver.clone(), COIN), (sender.clone(), change)],
+    );
     let t = txid_hex(&tx.txid());
     let sent = Instant::now();
     let answer = c.result(
@@ -189,7 +194,12 @@ fn payment_unconfirmed_on_both_sides_then_confirmed_once() {
             .iter()
             .filter(|m| m["method"] == "blockchain.scripthash.subscribe" && &m["params"][0] == sh)
             .collect();
-        assert_eq!(notes.len(), 1, "status of {sh} changed {} times: {notes:?}", notes.len());
+        assert_eq!(
+            notes.len(),
+            1,
+            "status of {sh} changed {} times: {notes:?}",
+            notes.len()
+        );
         assert_eq!(notes[0]["params"][1], status_of(&want));
     }
     assert_eq!(
@@ -255,9 +265,7 @@ fn chain_of_three_unconfirmed_resolves() {
             s.submit(tx.clone()).expect("the node accepts the chain");
         }
     });
-    let entry = |tx: &Transaction, height: i64, fee: u64| {
-        json!({"tx_hash": txid_hex(&tx.txid()), "height": height, "fee": fee})
-    };
+    let entry = |tx: &Transaction, height: i64, fee: u64| json!({"tx_hash": txid_hex(&tx.txid()), "height": height, "fee": fee});
     let mut unconfirmed = [entry(&b, -1, 2_000), entry(&d, -1, 3_000)];
     unconfirmed.sort_by_key(|e| e["tx_hash"].as_str().unwrap().to_string());
     let want_owner = json!([
@@ -313,11 +321,7 @@ fn dropped_and_replaced_transactions_disappear() {
     let owner = test_script("replace owner");
     let first_payee = test_script("replace first");
     let second_payee = test_script("replace second");
-    let (o_sh, f_sh, s_sh) = (
-        sh_hex(&owner),
-        sh_hex(&first_payee),
-        sh_hex(&second_payee),
-    );
+    let (o_sh, f_sh, s_sh) = (sh_hex(&owner), sh_hex(&first_payee), sh_hex(&second_payee));
     let coin = fund(&node, &owner, COIN);
     let coin2 = fund(&node, &owner, COIN);
     node.mine(1);
@@ -372,7 +376,8 @@ fn dropped_and_replaced_transactions_disappear() {
     let t4 = spend(&[coin2], vec![(second_payee.clone(), COIN - 3_000)]);
     node.with_state(|s| {
         s.drop_mempool(Some(&[t3.txid()]));
-        s.submit(t4.clone()).expect("the conflicting spend is accepted");
+        s.submit(t4.clone())
+            .expect("the conflicting spend is accepted");
         s.mine_txs(None, &[t4.txid()]);
     });
     let h = node.height();
@@ -479,7 +484,10 @@ fn fee_histogram_has_electrumx_shape() {
         .map(|p| (p[0].as_f64().unwrap(), p[1].as_u64().unwrap()))
         .collect();
     for pair in got.windows(2) {
-        assert!(pair[0].0 > pair[1].0, "rates must strictly descend: {got:?}");
+        assert!(
+            pair[0].0 > pair[1].0,
+            "rates must strictly descend: {got:?}"
+        );
     }
     assert_eq!(got, want, "the compact histogram differs from ElectrumX's");
     assert!(got.iter().map(|p| p.1).sum::<u64>() <= total);

@@ -315,7 +315,8 @@ pub fn spawn_server(daemon_url: &str, opts: ServerOpts) -> Server {
         .env("MEMPOOL_POLL_MS", "200")
         .env("WORKERS", "2");
     if let Some(ca) = opts.tls {
-        cmd.env("SSL_CERTFILE", &ca.cert).env("SSL_KEYFILE", &ca.key);
+        cmd.env("SSL_CERTFILE", &ca.cert)
+            .env("SSL_KEYFILE", &ca.key);
     }
     for (k, v) in &opts.env {
         cmd.env(k, v);
@@ -474,7 +475,10 @@ impl<S: Read + Write + Timeout> Client<S> {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id}));
         let reply = self.expect_reply();
         assert_eq!(reply["id"], json!(id), "reply to another request: {reply}");
-        assert_eq!(reply["jsonrpc"], "2.0", "reply without jsonrpc 2.0: {reply}");
+        assert_eq!(
+            reply["jsonrpc"], "2.0",
+            "reply without jsonrpc 2.0: {reply}"
+        );
         reply
     }
 
