@@ -318,10 +318,14 @@ impl Poller {
             // departed transactions were dropped or replaced, not mined into a newer block.
             let node_tip = self.daemon.best_block_hash()?;
             if lookup.indexed_tip() != Some(node_tip) {
-                node_txids.extend(departed);
+                node_txids.extend(departed.iter().copied());
             }
         }
         let missing = self.builder.missing(&base, &node_txids);
+        if missing.is_empty() && departed.is_empty() && self.builder.pending.is_empty() {
+            // Nothing arrived, left or waits for a parent: the view stands as it is.
+            return Ok(HashSet::new());
+        }
         let mut fetched = Vec::with_capacity(missing.len());
         for chunk in missing.chunks(500) {
             for raw in self.daemon.raw_transactions(chunk)?.into_iter().flatten() {
