@@ -76,6 +76,9 @@ fn main() {
         .map_or(0, Vec::len);
     println!("  large history: pool address with {entries} entries");
 
+    // First, while the heap holds only what the sync left: what idle sessions cost.
+    idle_connections(addr, idle, server.pid());
+
     let duration = Duration::from_secs(seconds);
     for clients in [100usize, 1000] {
         let r = run_mixed(addr, clients, &small, duration, server.pid());
@@ -122,7 +125,6 @@ fn main() {
         ms(percentile(&l, 99.0))
     );
 
-    idle_connections(addr, idle, server.pid());
     server.terminate();
 }
 
