@@ -69,15 +69,15 @@ fn main() {
         .iter()
         .map(|(s, _)| scripthash_to_hex(&scripthash(s)))
         .collect();
+    // First, while the heap holds only what the sync left: what idle sessions cost.
+    idle_connections(addr, idle, server.pid());
+
     let mut probe = Client::connect(addr).expect("connect");
     let large = pools[0].clone();
     let entries = probe.call("blockchain.scripthash.get_history", json!([large]))["result"]
         .as_array()
         .map_or(0, Vec::len);
     println!("  large history: pool address with {entries} entries");
-
-    // First, while the heap holds only what the sync left: what idle sessions cost.
-    idle_connections(addr, idle, server.pid());
 
     let duration = Duration::from_secs(seconds);
     for clients in [100usize, 1000] {
