@@ -288,6 +288,10 @@ impl OutputLookup for IndexLookup {
             value: out.value,
         })
     }
+
+    fn indexed_tip(&mut self) -> Option<Hash32> {
+        self.reader.tip().ok().flatten().map(|(_, hash)| hash)
+    }
 }
 
 /// Electrum's byte order for a scripthash (the reverse of sha256(script)).

@@ -23,6 +23,11 @@ pub struct PrevOut {
 pub trait OutputLookup {
     /// The unspent-or-spent confirmed output at `outpoint`, if the index has it.
     fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut>;
+
+    /// The hash of the indexed tip (internal order): a transaction that left the node's
+    /// mempool stays in the view while the node's tip is ahead of it, since it may sit in a
+    /// block the index has not committed yet (a payment must never be in neither).
+    fn indexed_tip(&mut self) -> Option<Hash32>;
 }
 
 /// One unconfirmed transaction with everything the protocol methods need, precomputed.
@@ -70,7 +75,7 @@ pub struct Snapshot {
     txs: HashMap<Hash32, Arc<MempoolTx>>,
     by_scripthash: HashMap<Hash32, Vec<Hash32>>,
     spent: HashMap<OutPoint, Hash32>,
-    histogram: Vec<(u64, u64)>,
+    histogram: Vec<(f64, u64)>,
     bytes: usize,
 }
 
@@ -153,7 +158,7 @@ impl Snapshot {
     }
 
     /// ElectrumX's compact fee histogram: `[[sat/vB, cumulative vsize], …]`, rates descending.
-    pub fn fee_histogram(&self) -> &[(u64, u64)] {
+    pub fn fee_histogram(&self) -> &[(f64, u64)] {
         &self.histogram
     }
 
@@ -291,8 +296,27 @@ impl Poller {
         lookup: &mut dyn OutputLookup,
     ) -> Result<HashSet<Hash32>, crate::daemon::Error> {
         let base = self.mempool.snapshot();
-        let node_txids = self.daemon.raw_mempool()?;
+        let mut node_txids = self.daemon.raw_mempool()?;
+        let listed: HashSet<&Hash32> = node_txids.iter().collect();
+        let departed: Vec<Hash32> = base
+            .txs
+            .keys()
+            .filter(|t| !listed.contains(t))
+            .copied()
+            .collect();
+        if !departed.is_empty() {
+            // Read after the mempool list: if the node's tip is still the indexed one, the
+            // departed transactions were dropped or replaced, not mined into a newer block.
+            let node_tip = self.daemon.best_block_hash()?;
+            if lookup.indexed_tip() != Some(node_tip) {
+                node_txids.extend(departed.iter().copied());
+            }
+        }
         let missing = self.builder.missing(&base, &node_txids);
+        if missing.is_empty() && departed.is_empty() && self.builder.pending.is_empty() {
+            // Nothing arrived, left or waits for a parent: the view stands as it is.
+            return Ok(HashSet::new());
+        }
         let mut fetched = Vec::with_capacity(missing.len());
         for chunk in missing.chunks(500) {
             for raw in self.daemon.raw_transactions(chunk)?.into_iter().flatten() {
@@ -514,25 +538,24 @@ fn index(txs: HashMap<Hash32, Arc<MempoolTx>>, bytes: usize) -> Snapshot {
     }
 }
 
-/// The Kevacoin ElectrumX's compact histogram, which wallets already parse: integer fee rates
-/// (`fee // size`, sat/vB) descending, each with the vsize of its tranche; tranches of at least
-/// 100 kvB growing by 10 %, the overshoot of one carried into the next, the last partial one
-/// dropped.
-pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+/// ElectrumX's compact histogram: `[rate, vsize]` pairs, rates (sat/vB, floored to 0.1)
+/// strictly descending, each vsize the total of its bin; bins close once they pass 100 kvB
+/// (the overshoot carried over), each next bin 10 % larger, and the last partial bin dropped.
+pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(f64, u64)> {
     let mut by_rate: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
     for (fee, vsize) in entries.filter(|(_, vsize)| *vsize > 0) {
-        *by_rate.entry(fee / vsize).or_default() += vsize;
+        *by_rate.entry(fee.saturating_mul(10) / vsize).or_default() += vsize;
     }
     let mut out = Vec::new();
     let mut bin_size: f64 = 100_000.0;
-    let mut cumulative: u64 = 0;
-    let mut carry: f64 = 0.0;
-    for (rate, vsize) in by_rate.into_iter().rev() {
-        cumulative += vsize;
-        if cumulative as f64 + carry > bin_size {
-            out.push((rate, cumulative));
-            carry += cumulative as f64 - bin_size;
-            cumulative = 0;
+    let mut carried: f64 = 0.0;
+    let mut in_bin: u64 = 0;
+    for (rate_tenths, vsize) in by_rate.iter().rev() {
+        in_bin += vsize;
+        if in_bin as f64 + carried > bin_size {
+            out.push((*rate_tenths as f64 / 10.0, in_bin));
+            carried += in_bin as f64 - bin_size;
+            in_bin = 0;
             bin_size *= 1.1;
         }
     }
@@ -552,11 +575,10 @@ mod tests {
         for pair in h.windows(2) {
             assert!(pair[0].0 > pair[1].0, "rates must strictly descend: {h:?}");
         }
-        assert!(
-            h[0].1 > 100_000,
-            "the first tranche holds over 100 kvB: {h:?}"
-        );
-        let total: u64 = h.iter().map(|(_, s)| s).sum();
-        assert!(total <= 400_000, "tranches are not cumulative: {h:?}");
+        // Each size is its own bin's total, never the running total.
+        let total: u64 = h.iter().map(|p| p.1).sum();
+        assert!(total <= 400 * 1000, "{h:?}");
+        assert!(h[0].1 > 100_000);
+        assert!(h.iter().all(|p| p.1 < 200_000), "{h:?}");
     }
 }
