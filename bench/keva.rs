@@ -87,8 +87,11 @@ fn page_anchors(addr: std::net::SocketAddr, method: &str, sh: &str, field: &str)
         let result = &reply["result"];
         let items = result[field].as_array().map_or(0, Vec::len);
         let next = result["min_tx_num"].as_i64().unwrap_or(-1);
-        if items == 0 || next < 0 {
-            anchors.pop_if(|a| *a == start && items == 0);
+        if items == 0 {
+            anchors.pop();
+            return anchors;
+        }
+        if next < 0 {
             return anchors;
         }
         anchors.push(next);

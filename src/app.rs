@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::chain::hash::{hash_to_hex, to_hex};
-use crate::chain::{Hash32, OutPoint};
+use crate::chain::Hash32;
 use crate::config::{Config, Host, Protocol};
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::index::read::Reader;
 use crate::index::sync::{ChainEvent as IndexEvent, SyncConfig, SyncError, Syncer};
 use crate::index::writer::Writer;
-use crate::mempool::{Mempool, OutputLookup, Poller, PrevOut};
+use crate::mempool::{Mempool, Poller};
 use crate::methods::{Methods, MethodsConfig};
 use crate::server::{self, ChainEvent, Notifier};
 
@@ -241,7 +241,7 @@ fn spawn_mempool(
         .name("mempool".into())
         .spawn(move || {
             let mut lookup = match Reader::open(&db_path, network, 4) {
-                Ok(reader) => IndexLookup { reader },
+                Ok(reader) => reader,
                 Err(e) => {
                     log(&format!("cannot open the index for the mempool: {e}"));
                     return;
@@ -273,25 +273,6 @@ fn spawn_mempool(
             }
         })
         .map_err(|e| format!("cannot start the mempool thread: {e}"))
-}
-
-/// Confirmed outputs for the mempool, read from the index.
-struct IndexLookup {
-    reader: Reader,
-}
-
-impl OutputLookup for IndexLookup {
-    fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut> {
-        let out = self.reader.output(&outpoint.txid, outpoint.vout).ok()??;
-        Some(PrevOut {
-            scripthash: out.scripthash?,
-            value: out.value,
-        })
-    }
-
-    fn indexed_tip(&mut self) -> Option<Hash32> {
-        self.reader.tip().ok().flatten().map(|(_, hash)| hash)
-    }
 }
 
 /// Electrum's byte order for a scripthash (the reverse of sha256(script)).

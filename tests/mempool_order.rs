@@ -8,28 +8,10 @@ use std::time::Duration;
 
 use e2e_util::*;
 use keva_electrum::chain::script::scripthash;
-use keva_electrum::chain::{Hash32, Network, OutPoint, Transaction, TxIn, TxOut};
+use keva_electrum::chain::{Network, OutPoint, Transaction, TxIn, TxOut};
 use keva_electrum::devnode::{DevNode, DevNodeConfig};
 use keva_electrum::index::read::Reader;
-use keva_electrum::mempool::{Builder, OutputLookup, PrevOut, Snapshot};
-
-struct IndexLookup {
-    reader: Reader,
-}
-
-impl OutputLookup for IndexLookup {
-    fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut> {
-        let out = self.reader.output(&outpoint.txid, outpoint.vout).ok()??;
-        Some(PrevOut {
-            scripthash: out.scripthash?,
-            value: out.value,
-        })
-    }
-
-    fn indexed_tip(&mut self) -> Option<Hash32> {
-        self.reader.tip().ok().flatten().map(|(_, h)| h)
-    }
-}
+use keva_electrum::mempool::{Builder, OutputLookup, Snapshot};
 
 fn spend(prevout: OutPoint, script: &[u8], value: u64) -> Transaction {
     Transaction {
@@ -69,7 +51,7 @@ fn chain_arriving_child_first_resolves_when_the_parent_arrives() {
     server.proc.signal("TERM");
     assert!(server.proc.wait_exit(Duration::from_secs(20)).success());
     let reader = Reader::open(&server.db.join("index.db"), Network::Regtest, 4).unwrap();
-    let mut lookup = IndexLookup { reader };
+    let mut lookup = reader;
     assert_eq!(lookup.indexed_tip(), Some(node.tip()));
 
     let a = spend(

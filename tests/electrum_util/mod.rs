@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keva_electrum::chain::hash::{hash_to_hex, sha256, to_hex};
-use keva_electrum::chain::{Block, Hash32, Network, OutPoint, Transaction};
+use keva_electrum::chain::{Block, Hash32, Network, Transaction};
 use keva_electrum::daemon::{Daemon, DaemonConfig};
 use keva_electrum::devnode::{DevNode, DevNodeConfig, Shape, Truth};
 use keva_electrum::index::{Reader, SyncConfig, Syncer, Writer};
-use keva_electrum::mempool::{Builder, Mempool, OutputLookup, PrevOut};
+use keva_electrum::mempool::{Builder, Mempool};
 use keva_electrum::methods::{Methods, MethodsConfig, Worker};
 use keva_electrum::server::{Backend, RpcError};
 use serde_json::{json, Value};
@@ -40,19 +40,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Resolves confirmed outputs for the mempool builder from the index.
-struct IndexLookup<'a>(&'a Reader);
-
-impl OutputLookup for IndexLookup<'_> {
-    fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut> {
-        let o = self.0.output(&outpoint.txid, outpoint.vout).ok()??;
-        Some(PrevOut {
-            scripthash: o.scripthash?,
-            value: o.value,
-        })
     }
 }
 
@@ -140,7 +127,7 @@ impl Fixture {
 
     /// Publishes a new mempool snapshot built from the node's mempool.
     pub fn refresh_mempool(&mut self) {
-        let reader = Reader::open(&self.db, Network::Regtest, 8).unwrap();
+        let mut reader = Reader::open(&self.db, Network::Regtest, 8).unwrap();
         let prev = self.mempool.snapshot();
         let txids = self.daemon.raw_mempool().unwrap();
         let missing = self.builder.missing(&prev, &txids);
@@ -152,9 +139,7 @@ impl Fixture {
             .flatten()
             .map(|raw| Transaction::from_bytes(&raw).unwrap())
             .collect();
-        let next = self
-            .builder
-            .build(&prev, &txids, fetched, &mut IndexLookup(&reader));
+        let next = self.builder.build(&prev, &txids, fetched, &mut reader);
         assert_eq!(next.len(), txids.len(), "every mempool tx resolved");
         self.mempool.publish(next);
     }
