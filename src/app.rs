@@ -165,7 +165,7 @@ fn initial_sync(syncer: &mut Syncer, stop: &AtomicBool) -> Result<(), String> {
                 return Ok(());
             }
             Ok(_) => {}
-            Err(SyncError::Node(e)) => {
+            Err(SyncError::Node(e)) | Err(SyncError::Storage(e)) => {
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                     log(&format!("{e}; retrying"));
                     last_error = Some(Instant::now());

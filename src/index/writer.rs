@@ -164,7 +164,10 @@ impl Writer {
     /// Abandons the open transaction and reloads the committed state.
     pub fn abort(&mut self) -> Result<()> {
         if self.in_txn {
-            self.conn.execute_batch("ROLLBACK")?;
+            // SQLite may have rolled back already (e.g. after SQLITE_FULL).
+            if !self.conn.is_autocommit() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
             self.in_txn = false;
         }
         self.history.clear();
