@@ -36,7 +36,8 @@ fn tls_ping(addr: std::net::SocketAddr, config: &Arc<rustls::ClientConfig>) -> D
         rustls::ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap())
             .unwrap();
     let mut tls = rustls::StreamOwned::new(conn, s);
-    tls.write_all(b"{\"id\":1,\"method\":\"server.ping\"}\n").unwrap();
+    tls.write_all(b"{\"id\":1,\"method\":\"server.ping\"}\n")
+        .unwrap();
     let mut line = String::new();
     BufReader::new(&mut tls).read_line(&mut line).unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -107,10 +108,19 @@ fn tls_garbage_and_aborted_handshakes() {
             .collect()
     };
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
-        ("plaintext JSON", b"{\"id\":1,\"method\":\"server.ping\"}\n".to_vec()),
+        (
+            "plaintext JSON",
+            b"{\"id\":1,\"method\":\"server.ping\"}\n".to_vec(),
+        ),
         ("HTTP", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
-        ("record header claiming 16 MB", vec![0x16, 0x03, 0x01, 0xff, 0xff]),
-        ("bad record type", vec![0x99, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5]),
+        (
+            "record header claiming 16 MB",
+            vec![0x16, 0x03, 0x01, 0xff, 0xff],
+        ),
+        (
+            "bad record type",
+            vec![0x99, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5],
+        ),
         ("hello with a corrupt body", {
             let mut h = hello.clone();
             for b in h.iter_mut().skip(9).step_by(7) {
@@ -118,7 +128,10 @@ fn tls_garbage_and_aborted_handshakes() {
             }
             h
         }),
-        ("alert before hello", vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]),
+        (
+            "alert before hello",
+            vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28],
+        ),
     ];
     for n in [1usize, 5, 300, 20_000, 200_000] {
         cases.push(("random bytes", noise(n)));

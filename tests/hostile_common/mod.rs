@@ -118,6 +118,13 @@ impl<'a> ServerOpts<'a> {
 impl Server {
     /// Starts the server and waits until it serves (the log says `serving tcp on`).
     pub fn start(opts: ServerOpts) -> Server {
+        let mut server = Server::spawn(opts);
+        server.wait_for("serving tcp on", Duration::from_secs(60));
+        server
+    }
+
+    /// Starts the server without waiting for it to serve.
+    pub fn spawn(opts: ServerOpts) -> Server {
         let tcp = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let ssl = opts
             .tls
@@ -159,19 +166,21 @@ impl Server {
         {
             let lines = lines.clone();
             std::thread::spawn(move || {
+                let echo = std::env::var_os("KEVA_TEST_ECHO").is_some();
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if echo {
+                        eprintln!("  | {line}");
+                    }
                     lines.lock().unwrap().push(line);
                 }
             });
         }
-        let mut server = Server {
+        Server {
             child,
             lines,
             tcp,
             ssl,
-        };
-        server.wait_for("serving tcp on", Duration::from_secs(60));
-        server
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -427,4 +436,113 @@ pub fn node_and_server(name: &str, env: &[(&'static str, &str)]) -> (DevNode, Se
     }
     let server = Server::start(opts);
     (node, server, dir)
+}
+
+/// What a comparison of the server's answers with the node's ground truth found.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// Headers and history entries compared.
+    pub cases: usize,
+    /// Entries that differ or are missing: must be zero.
+    pub lost: usize,
+}
+
+/// Compares every header and every scripthash history the server serves with the node's
+/// chain; panics with the differences.
+pub fn audit(server: &mut Server, node: &DevNode) -> Audit {
+    use keva_electrum::chain::hash::{hash_to_hex, to_hex};
+    use keva_electrum::chain::Block;
+    let truth = node.truth();
+    let height = u64::from(truth.height);
+    assert_eq!(server.height(), height, "server and node tips differ");
+    let mut c = Client::connect(server.tcp).expect("connect");
+    let mut audit = Audit::default();
+    let mut expected = String::new();
+    for h in 0..=truth.height {
+        let bytes = node.block_bytes(h).expect("the node has the block");
+        let block = Block::from_bytes(&bytes).expect("the node's block parses");
+        expected.push_str(&to_hex(block.header.as_bytes()));
+    }
+    let mut served = String::new();
+    let mut from = 0u64;
+    while from <= height {
+        let v = c.call("blockchain.block.headers", json!([from, 2016]));
+        let hex = v["result"]["hex"].as_str().unwrap_or_else(|| panic!("{v}"));
+        let count = v["result"]["count"].as_u64().unwrap();
+        served.push_str(hex);
+        from += count.max(1);
+    }
+    audit.cases += truth.height as usize + 1;
+    if served != expected {
+        audit.lost += 1;
+    }
+    let mut differences = Vec::new();
+    // A sample of at most 300 scripthashes (all of them on short chains), each batch of 50 on
+    // a fresh session so the audit stays under the per-session cost limits.
+    let mut keys: Vec<_> = truth.histories.keys().collect();
+    keys.sort();
+    let step = keys.len().div_ceil(300).max(1);
+    for (i, sh) in keys.into_iter().step_by(step).enumerate() {
+        let history = &truth.histories[sh];
+        if i % 50 == 49 {
+            c = Client::connect(server.tcp).expect("connect");
+        }
+        let mut want: Vec<(String, i64)> = history
+            .iter()
+            .filter(|(_, h)| *h > 0) // the genesis coinbase is not spendable nor indexed
+            .map(|(txid, h)| (hash_to_hex(txid), i64::from(*h)))
+            .collect();
+        if want.is_empty() {
+            continue;
+        }
+        want.sort();
+        want.dedup();
+        let v = c.call(
+            "blockchain.scripthash.get_history",
+            json!([hash_to_hex(sh)]),
+        );
+        let mut got: Vec<(String, i64)> = v["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .filter(|e| e["height"].as_i64().unwrap_or(0) > 0)
+            .map(|e| {
+                (
+                    e["tx_hash"].as_str().unwrap().to_string(),
+                    e["height"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        audit.cases += want.len();
+        if got != want {
+            audit.lost += want.iter().filter(|w| !got.contains(w)).count().max(1);
+            differences.push(format!("{}: want {want:?}, got {got:?}", hash_to_hex(sh)));
+        }
+    }
+    assert!(
+        audit.lost == 0,
+        "the server's index differs from the node's chain ({} of {} cases): headers equal: {}; {}",
+        audit.lost,
+        audit.cases,
+        served == expected,
+        differences
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    audit
+}
+
+/// `PRAGMA integrity_check` of an index file, read-only (safe while the server runs).
+pub fn integrity_ok(db: &Path) -> bool {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the index read-only");
+    let r: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check runs");
+    r == "ok"
 }
