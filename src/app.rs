@@ -165,7 +165,33 @@ fn initial_sync(syncer: &mut Syncer, stop: &AtomicBool) -> Result<(), String> {
                 return Ok(());
             }
             Ok(_) => {}
-            Err(SyncError::Node(e)) | Err(SyncError::Storage(e)) => {
+            Err(SyncError::Storage(e)) if syncer.writer().state().caught_up => {
+                // A complete index on a full or read-only disk is still worth serving.
+                let fix = if syncer.writer().is_read_only() {
+                    "make DB_DIRECTORY and its files writable by this user and restart the server"
+                } else {
+                    "the sync resumes once the disk has space"
+                };
+                log(&format!(
+                    "cannot write the index {}: {e}. Serving the indexed chain at height {}; {fix}",
+                    syncer.writer().path().display(),
+                    syncer.writer().state().height
+                ));
+                return Ok(());
+            }
+            Err(SyncError::Storage(e)) => {
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    log(&format!(
+                        "cannot write the index {}: {e}. The initial sync is incomplete, so \
+                         nothing is served yet: free disk space or make DB_DIRECTORY writable; \
+                         retrying",
+                        syncer.writer().path().display()
+                    ));
+                    last_error = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(SyncError::Node(e)) => {
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                     log(&format!("{e}; retrying"));
                     last_error = Some(Instant::now());

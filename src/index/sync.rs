@@ -165,6 +165,19 @@ impl Syncer {
                         last_node_error = Some(Instant::now());
                     }
                 }
+                Err(SyncError::Storage(e)) if self.writer.is_read_only() => {
+                    if quiet(last_disk_error) {
+                        (self.config.log)(&format!(
+                            "cannot write the index {}: {e}: it was opened without write \
+                             permission. Sync is paused and the indexed chain (height {}) is \
+                             still served; make DB_DIRECTORY and its files writable by this user \
+                             and restart the server",
+                            self.writer.path().display(),
+                            self.writer.state().height
+                        ));
+                        last_disk_error = Some(Instant::now());
+                    }
+                }
                 Err(SyncError::Storage(e)) => {
                     if quiet(last_disk_error) {
                         (self.config.log)(&format!(

@@ -75,6 +75,14 @@ impl Writer {
         Ok(w)
     }
 
+    /// Whether SQLite could only open the file for reading (no write permission then): such
+    /// an index is served as it is until the server is restarted with write access.
+    pub fn is_read_only(&self) -> bool {
+        self.conn
+            .is_readonly(rusqlite::DatabaseName::Main)
+            .unwrap_or(false)
+    }
+
     /// The index file.
     pub fn path(&self) -> &Path {
         &self.path
