@@ -29,10 +29,7 @@ fn lying_blocks_are_refused_and_sync_resumes() {
     let dir = TempDir::new("lying");
     let mut server = Server::start(ServerOpts::new(node.url(), dir.path()));
     let mut audits = Audit::default();
-    for (i, lie) in [Lie::BadMerkleRoot, Lie::WrongHash, Lie::BadPrevHash]
-        .into_iter()
-        .enumerate()
-    {
+    for lie in [Lie::BadMerkleRoot, Lie::WrongHash, Lie::BadPrevHash] {
         let good = node.height();
         node.mine(2);
         let bad = good + 1;
@@ -57,11 +54,7 @@ fn lying_blocks_are_refused_and_sync_resumes() {
         let a = audit(&mut server, &node);
         audits.cases += a.cases;
         audits.lost += a.lost;
-        assert!(
-            server.logged(&["sync resumed"]),
-            "case {i}: no resume line:\n{}",
-            server.log()
-        );
+        server.wait_for("sync resumed", Duration::from_secs(5));
     }
     assert!(integrity_ok(&dir.path().join("index.db")));
     eprintln!(
@@ -113,9 +106,7 @@ fn node_restarts_mid_sync() {
     node.set_fault(Some(Fault::Delay(Duration::from_millis(150))), 1_000_000);
     let mut server = Server::spawn(ServerOpts::new(node.url(), dir.path()));
     std::thread::sleep(Duration::from_millis(1200));
-    eprintln!("dropping the node");
     drop(node);
-    eprintln!("node dropped");
     std::thread::sleep(Duration::from_millis(1500));
     server.assert_alive();
     // The same chain comes back on the same port.

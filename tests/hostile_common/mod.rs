@@ -96,6 +96,8 @@ pub struct ServerOpts<'a> {
     pub tls: Option<(&'a Path, &'a Path)>,
     /// Wrap the binary in `sh -c '<prefix> exec …'` (e.g. `ulimit -f N;`).
     pub shell_prefix: Option<String>,
+    /// Run the binary through this command line (e.g. `setpriv --reuid=…`).
+    pub runner: Vec<String>,
 }
 
 impl<'a> ServerOpts<'a> {
@@ -106,7 +108,13 @@ impl<'a> ServerOpts<'a> {
             env: Vec::new(),
             tls: None,
             shell_prefix: None,
+            runner: Vec::new(),
         }
+    }
+
+    pub fn shell(mut self, prefix: Option<String>) -> Self {
+        self.shell_prefix = prefix;
+        self
     }
 
     pub fn env(mut self, k: &'a str, v: impl ToString) -> Self {
@@ -134,6 +142,11 @@ impl Server {
             Some(prefix) => {
                 let mut c = Command::new("sh");
                 c.args(["-c", &format!("{prefix} exec \"$0\""), bin]);
+                c
+            }
+            None if !opts.runner.is_empty() => {
+                let mut c = Command::new(&opts.runner[0]);
+                c.args(&opts.runner[1..]).arg(bin);
                 c
             }
             None => Command::new(bin),
