@@ -473,9 +473,17 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The index and SQLite's `-wal`/`-shm` files (created with the umask's mode) readable by the
+/// server's user only; files SQLite creates later copy the index's mode.
 fn restrict_permissions(db_path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(db_path, std::fs::Permissions::from_mode(0o600));
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = db_path.as_os_str().to_owned();
+    shm.push("-shm");
+    for path in [db_path.as_os_str(), wal.as_os_str(), shm.as_os_str()] {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 fn log(msg: &str) {
