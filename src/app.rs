@@ -165,6 +165,32 @@ fn initial_sync(syncer: &mut Syncer, stop: &AtomicBool) -> Result<(), String> {
                 return Ok(());
             }
             Ok(_) => {}
+            Err(SyncError::Storage(e)) if syncer.writer().state().caught_up => {
+                // A complete index on a full or read-only disk is still worth serving.
+                let fix = if syncer.writer().is_read_only() {
+                    "make DB_DIRECTORY and its files writable by this user and restart the server"
+                } else {
+                    "the sync resumes once the disk has space"
+                };
+                log(&format!(
+                    "cannot write the index {}: {e}. Serving the indexed chain at height {}; {fix}",
+                    syncer.writer().path().display(),
+                    syncer.writer().state().height
+                ));
+                return Ok(());
+            }
+            Err(SyncError::Storage(e)) => {
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    log(&format!(
+                        "cannot write the index {}: {e}. The initial sync is incomplete, so \
+                         nothing is served yet: free disk space or make DB_DIRECTORY writable; \
+                         retrying",
+                        syncer.writer().path().display()
+                    ));
+                    last_error = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
             Err(SyncError::Node(e)) => {
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                     log(&format!("{e}; retrying"));
@@ -432,9 +458,17 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The index and SQLite's `-wal`/`-shm` files (created with the umask's mode) readable by the
+/// server's user only; files SQLite creates later copy the index's mode.
 fn restrict_permissions(db_path: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(db_path, std::fs::Permissions::from_mode(0o600));
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = db_path.as_os_str().to_owned();
+    shm.push("-shm");
+    for path in [db_path.as_os_str(), wal.as_os_str(), shm.as_os_str()] {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 fn log(msg: &str) {
