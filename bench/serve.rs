@@ -46,18 +46,21 @@ fn main() {
 
     let dir = TempDir::new("serve");
     let t = Instant::now();
-    let (mut server, addr) = start_server_nofile(
-        &url,
-        &dir.0,
-        &[
-            ("MAX_SESSIONS", "20000"),
-            // The largest pool history is over ElectrumX's 101,010-entry limit at 10 MB.
-            ("MAX_SEND", "40000000"),
-            // One IP runs every client: pooled per-subnet cost accounting would throttle it.
-            ("COST_SOFT_LIMIT", "0"),
-            ("COST_HARD_LIMIT", "0"),
-        ],
-    );
+    // KEVA_BENCH_SERVER_ENV="WORKERS=4,…" passes more settings through to the server.
+    let extra_env = std::env::var("KEVA_BENCH_SERVER_ENV").unwrap_or_default();
+    let mut env: Vec<(&str, &str)> = extra_env
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    env.extend([
+        ("MAX_SESSIONS", "20000"),
+        // The largest pool history is over ElectrumX's 101,010-entry limit at 10 MB.
+        ("MAX_SEND", "40000000"),
+        // One IP runs every client: pooled per-subnet cost accounting would throttle it.
+        ("COST_SOFT_LIMIT", "0"),
+        ("COST_HARD_LIMIT", "0"),
+    ]);
+    let (mut server, addr) = start_server_nofile(&url, &dir.0, &env);
     server.wait_for("serving tcp on", Duration::from_secs(1800));
     println!(
         "  server synced and serving in {:.1}s; RSS {:.1} MB",

@@ -250,7 +250,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DROP_CLIENT", "", "clients whose server.version name contains this text are refused"),
     ("BANNED_HASHTAGS", "", "comma-separated hashtags whose pages stay empty"),
     ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
-    ("WORKERS", "(cores)", "worker threads answering requests"),
+    ("WORKERS", "2 x cores", "worker threads answering requests"),
     ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
 ];
 
@@ -404,7 +404,9 @@ impl Config {
         // ElectrumX forces at least 350,000 bytes so headers and histories still fit.
         let max_send = v.integer("MAX_SEND", 10_000_000)?.max(350_000) as usize;
         let max_recv = v.integer("MAX_RECV", 1_000_000)? as usize;
-        let workers_default = std::thread::available_parallelism()
+        // Two per core: a long request (a 100k-entry history) then never leaves the small ones
+        // queued behind it (measured by bench/serve.rs).
+        let workers_default = 2 * std::thread::available_parallelism()
             .map(|n| n.get() as u64)
             .unwrap_or(2);
         let workers = v.integer("WORKERS", workers_default)?;
