@@ -5,7 +5,7 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a C++ compiler. On stable Rust the
 # sanitizer flags need RUSTC_BOOTSTRAP=1, which this script sets. New corpus entries go to a
-# scratch directory (the committed seeds in fuzz/corpus/ stay as they are); a crash is left in
+# scratch directory (the committed seeds in fuzz/seeds/ stay as they are); a crash is left in
 # fuzz/artifacts/<target>/ — copy it to fuzz/regressions/<target>/ so that
 # `cargo test --test hostile_fuzz_corpus` replays it forever after the fix.
 set -eu
@@ -21,7 +21,7 @@ failed=0
 for t in $targets; do
     mkdir -p "$scratch/$t" "regressions/$t"
     log="$scratch/$t.log"
-    if cargo fuzz run -O "$t" "$scratch/$t" "corpus/$t" "regressions/$t" -- \
+    if cargo fuzz run -O "$t" "$scratch/$t" "seeds/$t" "regressions/$t" -- \
         -max_total_time="$secs" -max_len=1048576 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1; then
         status=ok

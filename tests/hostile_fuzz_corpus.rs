@@ -1,5 +1,5 @@
 //! The fuzz targets as plain regression tests: every input of the committed corpus
-//! (`fuzz/corpus/<target>/`) and every past finding (`fuzz/regressions/<target>/`) runs
+//! (`fuzz/seeds/<target>/`) and every past finding (`fuzz/regressions/<target>/`) runs
 //! through its target, then a few thousand deterministic mutations of them do. This runs
 //! where libFuzzer cannot (stable Rust without sanitizers); `fuzz/run.sh` fuzzes for real.
 //!
@@ -26,7 +26,7 @@ fn fuzz_dir() -> PathBuf {
 
 fn inputs(target: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for kind in ["corpus", "regressions"] {
+    for kind in ["seeds", "regressions"] {
         let dir = fuzz_dir().join(kind).join(target);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -103,7 +103,7 @@ fn fuzz_corpus_and_mutations_pass_every_target() {
         let seeds = inputs(name);
         assert!(
             !seeds.is_empty(),
-            "fuzz/corpus/{name} is empty: run with KEVA_WRITE_CORPUS=1"
+            "fuzz/seeds/{name} is empty: run with KEVA_WRITE_CORPUS=1"
         );
         for s in &seeds {
             target(s);
@@ -152,7 +152,7 @@ fn write_corpus() {
     }
     node.mine(1);
     let write = |target: &str, name: &str, bytes: &[u8]| {
-        let dir = fuzz_dir().join("corpus").join(target);
+        let dir = fuzz_dir().join("seeds").join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
     };
