@@ -313,10 +313,10 @@ impl Config {
             .filter(|name| v.get(name).is_some_and(|s| !s.is_empty()))
             .collect();
         if !obsolete.is_empty() {
-            return Err(ConfigError(format!(
-                "remove obsolete environment variables {}: use SERVICES and REPORT_SERVICES instead",
+            warnings.push(format!(
+                "obsolete ElectrumX variables ignored: {}; use SERVICES and REPORT_SERVICES instead",
                 obsolete.join(", ")
-            )));
+            ));
         }
         for name in IGNORED {
             if v.get(name).is_some() {
@@ -746,7 +746,6 @@ mod tests {
             ("SERVICES", "tcp://:50001,ssl://:50001"),
             ("REPORT_SERVICES", "tcp://127.0.0.1:50001"),
             ("LOG_LEVEL", "loud"),
-            ("TCP_PORT", "50001"),
             ("SERVICES", "ssl://:50002"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
@@ -759,6 +758,12 @@ mod tests {
             .unwrap_err()
             .0
             .contains("DB_DIRECTORY"));
+    }
+
+    #[test]
+    fn obsolete_variables_are_warned_about() {
+        let c = Config::from_vars(&vars(&[("TCP_PORT", "50001")])).unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("TCP_PORT")));
     }
 
     #[test]
