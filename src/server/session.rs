@@ -280,13 +280,14 @@ impl Session {
             return;
         }
         let limits = &shared.settings.limits;
-        self.last_recv = now;
         self.stats.bytes_in += data.len() as u64;
         if self.cost.bump_bandwidth(data.len(), limits) {
             self.recalc_now(now, limits, eff);
         }
         let mut framer = std::mem::take(&mut self.framer);
         let result = framer.feed(data, limits.max_recv, |line| {
+            // Only whole messages keep a session alive: a client dribbling bytes does not.
+            self.last_recv = now;
             self.handle_line(line, now, shared, eff);
             self.closing.is_none()
         });
