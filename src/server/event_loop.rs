@@ -6,8 +6,9 @@ use super::cost::{group_of, Retained};
 use super::pool::{Done, Job, Outcome, Route, Task, Wake};
 use super::rpc::encode_notification;
 use super::session::{Closing, Effects, Session, Shared};
-use super::settings::Settings;
+use super::settings::{Protocol, Settings};
 use super::transport::{ReadResult, Transport};
+use super::ws::{WsCodec, WsError};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -28,6 +29,8 @@ const CONN_BASE: usize = 1 << 16;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection waits for the client to hang up after the last byte.
 const LINGER: Duration = Duration::from_secs(2);
+/// WebSocket bytes framed ahead of the socket; the rest waits in the session (backpressure).
+const WS_AHEAD: usize = 256 * 1024;
 
 /// A change of the chain or mempool, sent by the sync and mempool threads after each commit.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,12 +53,13 @@ pub enum Control {
 pub struct Listener {
     /// The socket.
     pub socket: TcpListener,
-    /// TLS configuration for `ssl` services.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What it serves.
+    pub protocol: Protocol,
 }
 
 struct Conn {
     transport: Transport,
+    ws: Option<WsCodec>,
     session: Session,
     group: Option<(IpAddr, u8)>,
     readable: bool,
@@ -73,6 +77,7 @@ struct Group {
 pub struct EventLoop {
     poll: Poll,
     listeners: Vec<Listener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     count: usize,
@@ -111,6 +116,7 @@ impl EventLoop {
     pub fn new(
         poll: Poll,
         mut listeners: Vec<Listener>,
+        tls: Option<Arc<rustls::ServerConfig>>,
         settings: Settings,
         wiring: Wiring,
     ) -> io::Result<Self> {
@@ -132,6 +138,7 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             listeners,
+            tls,
             conns: Vec::new(),
             free: Vec::new(),
             count: 0,
@@ -222,18 +229,21 @@ impl EventLoop {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let transport = match &l.tls {
-                None => Transport::plain(stream),
-                Some(config) => match Transport::tls(stream, Arc::clone(config)) {
+            let protocol = l.protocol;
+            let transport = match (&self.tls, protocol.is_tls()) {
+                (_, false) => Transport::plain(stream),
+                (Some(config), true) => match Transport::tls(stream, Arc::clone(config)) {
                     Ok(t) => t,
                     Err(_) => continue,
                 },
+                (None, true) => continue, // start() refuses TLS services without a certificate.
             };
-            self.insert(transport, peer);
+            let ws = protocol.is_ws().then(WsCodec::new);
+            self.insert(transport, ws, peer);
         }
     }
 
-    fn insert(&mut self, mut transport: Transport, peer: SocketAddr) {
+    fn insert(&mut self, mut transport: Transport, ws: Option<WsCodec>, peer: SocketAddr) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -264,6 +274,7 @@ impl EventLoop {
         }
         self.conns[index] = Some(Conn {
             transport,
+            ws,
             session: Session::new(index, serial, now),
             group,
             readable: false,
@@ -321,9 +332,30 @@ impl EventLoop {
             match conn.transport.read(&mut self.scratch) {
                 Ok(ReadResult::Data(n)) => {
                     used += n;
-                    if !lingering {
-                        conn.session
-                            .receive(&self.scratch[..n], now, &shared, &mut eff);
+                    if lingering {
+                        continue;
+                    }
+                    let data = &self.scratch[..n];
+                    match &mut conn.ws {
+                        None => conn.session.receive(data, now, &shared, &mut eff),
+                        Some(ws) => {
+                            let session = &mut conn.session;
+                            let max = shared.settings.limits.max_recv;
+                            let result = ws.receive(data, max, |message| {
+                                session.receive_message(message, now, &shared, &mut eff);
+                                session.closing().is_none()
+                            });
+                            match result {
+                                Ok(()) if ws.peer_closed() => session.finish(),
+                                Ok(()) => {}
+                                Err(WsError::TooBig) => {
+                                    session.receive_oversized(now, &shared, &mut eff)
+                                }
+                                Err(WsError::Handshake(_) | WsError::Protocol(..)) => {
+                                    session.finish()
+                                }
+                            }
+                        }
                     }
                 }
                 Ok(ReadResult::WouldBlock) => {
@@ -390,11 +422,17 @@ impl EventLoop {
             return;
         };
         if conn.linger_until.is_none() {
-            let out = conn.session.output();
-            if !out.is_empty() || conn.transport.has_unsent() {
-                match conn.transport.write(out) {
-                    Ok(n) => conn.session.consume_output(n),
-                    Err(_) => conn.session.abort(),
+            if let Some(ws) = &mut conn.ws {
+                if write_ws(ws, &mut conn.session, &mut conn.transport).is_err() {
+                    conn.session.abort();
+                }
+            } else {
+                let out = conn.session.output();
+                if !out.is_empty() || conn.transport.has_unsent() {
+                    match conn.transport.write(out) {
+                        Ok(n) => conn.session.consume_output(n),
+                        Err(_) => conn.session.abort(),
+                    }
                 }
             }
         } else if conn.transport.has_unsent() && conn.transport.write(&[]).is_err() {
@@ -404,7 +442,12 @@ impl EventLoop {
             self.close(index);
             return;
         }
-        if conn.linger_until.is_none() && conn.session.finished() && !conn.transport.has_unsent() {
+        let ws_unsent = conn.ws.as_ref().is_some_and(|ws| ws.pending() > 0);
+        if conn.linger_until.is_none()
+            && conn.session.finished()
+            && !ws_unsent
+            && !conn.transport.has_unsent()
+        {
             // All sent: half-close and wait briefly for the client to hang up, so that the
             // last reply is not lost to a reset caused by unread input.
             conn.transport.close_notify();
@@ -422,7 +465,7 @@ impl EventLoop {
                 self.ready.push_back(index);
             }
             if let Some(t) = conn.session.next_wakeup() {
-                if conn.timer_at.map_or(true, |old| t < old) {
+                if conn.timer_at.is_none_or(|old| t < old) {
                     conn.timer_at = Some(t);
                     self.timers.push(Reverse((t, index, conn.session.serial())));
                 }
@@ -658,5 +701,29 @@ impl EventLoop {
             }
         }
         total
+    }
+}
+
+/// Frames the session's output as WebSocket text frames and writes them.
+///
+/// At most [`WS_AHEAD`] framed bytes wait for the socket; the rest stays in the session, whose
+/// own limits then pause reading or drop a client that does not read.
+fn write_ws(ws: &mut WsCodec, session: &mut Session, transport: &mut Transport) -> io::Result<()> {
+    loop {
+        if ws.pending() < WS_AHEAD {
+            let used = ws.frame_lines(session.output());
+            session.consume_output(used);
+        }
+        if session.finished() {
+            ws.finish();
+        }
+        if ws.pending() == 0 && !transport.has_unsent() {
+            return Ok(());
+        }
+        let written = transport.write(ws.output())?;
+        ws.consume_output(written);
+        if ws.pending() > 0 || session.output().is_empty() {
+            return Ok(());
+        }
     }
 }

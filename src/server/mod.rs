@@ -23,6 +23,7 @@ pub mod session;
 pub mod settings;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
 pub use backend::{Answer, Backend};
 pub use event_loop::ChainEvent;
@@ -117,15 +118,13 @@ impl Drop for ServerHandle {
 
 /// Binds every service, starts the worker pool and the event loop thread.
 pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHandle, StartError> {
-    let needs_tls = settings
-        .services
-        .iter()
-        .any(|s| s.protocol == Protocol::Ssl);
+    let needs_tls = settings.services.iter().any(|s| s.protocol.is_tls());
     let tls_config = match (&settings.tls, needs_tls) {
         (Some(files), true) => Some(tls::load(files).map_err(StartError)?),
         (None, true) => {
             return Err(StartError(
-                "an ssl:// service is configured but SSL_CERTFILE / SSL_KEYFILE are not set"
+                "an ssl:// or wss:// service is configured but SSL_CERTFILE / SSL_KEYFILE are \
+                 not set"
                     .to_string(),
             ))
         }
@@ -146,11 +145,10 @@ pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHa
                 .local_addr()
                 .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?,
         );
-        let tls = match service.protocol {
-            Protocol::Tcp => None,
-            Protocol::Ssl => tls_config.clone(),
-        };
-        listeners.push(Listener { socket, tls });
+        listeners.push(Listener {
+            socket,
+            protocol: service.protocol,
+        });
     }
     let poll = Poll::new().map_err(|e| StartError(format!("cannot create the event loop: {e}")))?;
     let waker = Arc::new(
@@ -169,7 +167,7 @@ pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHa
         control: control_rx,
         wake: wake.clone(),
     };
-    let event_loop = EventLoop::new(poll, listeners, settings, wiring)
+    let event_loop = EventLoop::new(poll, listeners, tls_config, settings, wiring)
         .map_err(|e| StartError(format!("cannot register the listeners: {e}")))?;
     let handle = std::thread::Builder::new()
         .name("event-loop".to_string())

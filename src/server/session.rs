@@ -280,11 +280,7 @@ impl Session {
             return;
         }
         let limits = &shared.settings.limits;
-        self.last_recv = now;
-        self.stats.bytes_in += data.len() as u64;
-        if self.cost.bump_bandwidth(data.len(), limits) {
-            self.recalc_now(now, limits, eff);
-        }
+        self.account_input(data.len(), now, limits, eff);
         let mut framer = std::mem::take(&mut self.framer);
         let result = framer.feed(data, limits.max_recv, |line| {
             self.handle_line(line, now, shared, eff);
@@ -292,19 +288,64 @@ impl Session {
         });
         self.framer = framer;
         if result.is_err() {
-            let error = RpcError::new(
-                RpcError::INVALID_REQUEST,
-                format!(
-                    "request too large (over {} bytes)",
-                    super::rpc::thousands(limits.max_recv as u64)
-                ),
-            );
-            self.charge(PARSE_ERROR_COST, now, limits, eff);
-            self.stats.errors += 1;
-            self.push_line(&encode_error(&Value::Null, &error), limits);
-            self.close(Closing::Flush);
+            self.too_large(now, limits, eff);
         }
         self.pump(now, shared, eff);
+    }
+
+    /// Feeds one whole message (a WebSocket text frame): no newline framing applies.
+    pub fn receive_message(
+        &mut self,
+        message: &[u8],
+        now: Instant,
+        shared: &Shared,
+        eff: &mut Effects,
+    ) {
+        if self.closing.is_some() {
+            return;
+        }
+        let limits = &shared.settings.limits;
+        self.account_input(message.len(), now, limits, eff);
+        if limits.max_recv != 0 && message.len() > limits.max_recv {
+            self.too_large(now, limits, eff);
+        } else {
+            self.handle_line(message, now, shared, eff);
+        }
+        self.pump(now, shared, eff);
+    }
+
+    /// The transport saw a message over `MAX_RECV`: answer the error and close.
+    pub fn receive_oversized(&mut self, now: Instant, shared: &Shared, eff: &mut Effects) {
+        if self.closing.is_none() {
+            self.too_large(now, &shared.settings.limits, eff);
+        }
+    }
+
+    /// The transport is ending the connection: send what is queued, start nothing new.
+    pub fn finish(&mut self) {
+        self.close(Closing::Flush);
+    }
+
+    fn account_input(&mut self, bytes: usize, now: Instant, limits: &Limits, eff: &mut Effects) {
+        self.last_recv = now;
+        self.stats.bytes_in += bytes as u64;
+        if self.cost.bump_bandwidth(bytes, limits) {
+            self.recalc_now(now, limits, eff);
+        }
+    }
+
+    fn too_large(&mut self, now: Instant, limits: &Limits, eff: &mut Effects) {
+        let error = RpcError::new(
+            RpcError::INVALID_REQUEST,
+            format!(
+                "request too large (over {} bytes)",
+                super::rpc::thousands(limits.max_recv as u64)
+            ),
+        );
+        self.charge(PARSE_ERROR_COST, now, limits, eff);
+        self.stats.errors += 1;
+        self.push_line(&encode_error(&Value::Null, &error), limits);
+        self.close(Closing::Flush);
     }
 
     /// Delivers a worker's answer to request `tag`.

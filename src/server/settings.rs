@@ -17,13 +17,40 @@ pub const PROTOCOL_MIN: &[u32] = &[1, 4];
 /// Highest protocol version served; 1.6 semantics are not implemented, so it is not advertised.
 pub const PROTOCOL_MAX: &[u32] = &[1, 4, 2];
 
-/// The transport of one listening service (ElectrumX `SERVICES` syntax `tcp://` / `ssl://`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The transport of one listening service (ElectrumX `SERVICES` syntax `tcp://`, `ssl://`,
+/// `ws://`, `wss://`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// Newline-delimited JSON-RPC over plain TCP.
     Tcp,
     /// Newline-delimited JSON-RPC over TLS.
     Ssl,
+    /// One JSON-RPC message per WebSocket text frame, plain (web wallets).
+    Ws,
+    /// One JSON-RPC message per WebSocket text frame, over TLS.
+    Wss,
+}
+
+impl Protocol {
+    /// True for the services that need `SSL_CERTFILE` / `SSL_KEYFILE`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Ssl | Protocol::Wss)
+    }
+
+    /// True for the WebSocket services.
+    pub fn is_ws(self) -> bool {
+        matches!(self, Protocol::Ws | Protocol::Wss)
+    }
+
+    /// The ElectrumX name of the service (`tcp`, `ssl`, `ws`, `wss`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Ssl => "ssl",
+            Protocol::Ws => "ws",
+            Protocol::Wss => "wss",
+        }
+    }
 }
 
 /// One listening socket to open.
