@@ -6,7 +6,8 @@ use super::cost::{group_of, Retained};
 use super::pool::{Done, Job, Outcome, Route, Task, Wake};
 use super::rpc::encode_notification;
 use super::session::{Closing, Effects, Session, Shared};
-use super::settings::{Protocol, Settings};
+use super::settings::{Level, Protocol, Settings};
+use super::tls::{Reload, TlsReloader};
 use super::transport::{ReadResult, Transport};
 use super::ws::{WsCodec, WsError};
 use crossbeam_channel::{Receiver, Sender};
@@ -47,6 +48,8 @@ pub enum Control {
     Event(ChainEvent),
     /// Stop serving.
     Shutdown,
+    /// Re-read the certificate files now; the result goes back on the channel.
+    ReloadTls(Sender<Reload>),
 }
 
 /// One listening socket.
@@ -77,7 +80,8 @@ struct Group {
 pub struct EventLoop {
     poll: Poll,
     listeners: Vec<Listener>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<TlsReloader>,
+    next_tls_poll: Instant,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     count: usize,
@@ -116,7 +120,7 @@ impl EventLoop {
     pub fn new(
         poll: Poll,
         mut listeners: Vec<Listener>,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<TlsReloader>,
         settings: Settings,
         wiring: Wiring,
     ) -> io::Result<Self> {
@@ -139,6 +143,7 @@ impl EventLoop {
             poll,
             listeners,
             tls,
+            next_tls_poll: Instant::now() + settings.tls_poll,
             conns: Vec::new(),
             free: Vec::new(),
             count: 0,
@@ -232,7 +237,7 @@ impl EventLoop {
             let protocol = l.protocol;
             let transport = match (&self.tls, protocol.is_tls()) {
                 (_, false) => Transport::plain(stream),
-                (Some(config), true) => match Transport::tls(stream, Arc::clone(config)) {
+                (Some(tls), true) => match Transport::tls(stream, Arc::clone(tls.config())) {
                     Ok(t) => t,
                     Err(_) => continue,
                 },
@@ -529,6 +534,14 @@ impl EventLoop {
         loop {
             match self.control.try_recv() {
                 Ok(Control::Shutdown) => return false,
+                Ok(Control::ReloadTls(answer)) => {
+                    let result = match &mut self.tls {
+                        Some(tls) => tls.reload(),
+                        None => Reload::Unchanged,
+                    };
+                    self.log_reload(&result, "on request");
+                    let _ = answer.send(result);
+                }
                 Ok(Control::Event(ev)) => self.on_chain_event(ev),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
@@ -636,8 +649,30 @@ impl EventLoop {
         }
     }
 
+    fn log_reload(&self, result: &Reload, why: &str) {
+        let log = &self.settings.logger;
+        match result {
+            Reload::Unchanged => {}
+            Reload::Loaded => log.log(
+                Level::Info,
+                &format!("TLS certificate reloaded ({why}); new connections use it"),
+            ),
+            Reload::Kept(e) => log.log(
+                Level::Error,
+                &format!("TLS certificate not reloaded ({why}), keeping the previous one: {e}"),
+            ),
+        }
+    }
+
     /// Periodic work on every connection: timeouts, cost decay, lingering closes.
     fn tick(&mut self, now: Instant) {
+        if !self.settings.tls_poll.is_zero() && now >= self.next_tls_poll {
+            self.next_tls_poll = now + self.settings.tls_poll;
+            if let Some(tls) = &mut self.tls {
+                let result = tls.poll();
+                self.log_reload(&result, "the files changed");
+            }
+        }
         self.recalc_all(now);
         for index in 0..self.conns.len() {
             let mut eff = Effects::default();

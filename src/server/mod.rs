@@ -28,7 +28,8 @@ pub mod ws;
 pub use backend::{Answer, Backend};
 pub use event_loop::ChainEvent;
 pub use rpc::RpcError;
-pub use settings::{Limits, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
+pub use settings::{Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
+pub use tls::Reload;
 
 use event_loop::{Control, EventLoop, Listener, Wiring, WAKER};
 use mio::net::TcpListener;
@@ -91,6 +92,21 @@ impl ServerHandle {
         self.notifier.notify(event)
     }
 
+    /// Re-reads `SSL_CERTFILE` / `SSL_KEYFILE` now (call it on SIGHUP).
+    ///
+    /// New connections use the new certificate; open sessions keep theirs. When the new files
+    /// are unusable the old certificate stays and the answer says why. `Reload::Unchanged`
+    /// means no TLS service is configured.
+    pub fn reload_tls(&self) -> Reload {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.notifier.control.send(Control::ReloadTls(tx)).is_err() {
+            return Reload::Kept("the server has stopped".to_string());
+        }
+        self.notifier.wake.wake();
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| Reload::Kept("the server did not answer".to_string()))
+    }
+
     /// Stops the loop (closing every connection) and the workers, and waits for them.
     ///
     /// Returns the loop's I/O error if it died of one.
@@ -120,7 +136,7 @@ impl Drop for ServerHandle {
 pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHandle, StartError> {
     let needs_tls = settings.services.iter().any(|s| s.protocol.is_tls());
     let tls_config = match (&settings.tls, needs_tls) {
-        (Some(files), true) => Some(tls::load(files).map_err(StartError)?),
+        (Some(files), true) => Some(tls::TlsReloader::new(files).map_err(StartError)?),
         (None, true) => {
             return Err(StartError(
                 "an ssl:// or wss:// service is configured but SSL_CERTFILE / SSL_KEYFILE are \

@@ -1,8 +1,10 @@
 //! What the server needs to know from the operator: listeners, TLS files, limits and the
 //! static answers of the session-level methods. Filled from the environment by `config`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The software name and protocol range the server announces.
@@ -125,6 +127,53 @@ impl Default for Limits {
     }
 }
 
+/// How important a log line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Something is broken and needs the operator.
+    Error,
+    /// Something unusual that the server handled.
+    Warning,
+    /// Normal operation (session summaries, reloads).
+    Info,
+}
+
+impl Level {
+    /// The ElectrumX-style prefix (`ERROR`, `WARNING`, `INFO`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Info => "INFO",
+        }
+    }
+}
+
+/// Where the server's log lines go; the program decides the format and the level filter.
+#[derive(Clone)]
+pub struct Logger(pub Arc<dyn Fn(Level, &str) + Send + Sync>);
+
+impl Logger {
+    /// Writes one line.
+    pub fn log(&self, level: Level, message: &str) {
+        (self.0)(level, message)
+    }
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Logger(Arc::new(|level, message| {
+            eprintln!("{}:server: {message}", level.name())
+        }))
+    }
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Logger")
+    }
+}
+
 /// Everything `server::start` needs besides the backend.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -146,6 +195,14 @@ pub struct Settings {
     pub features: serde_json::Value,
     /// `server.peers.subscribe` result: `[[ip, host, [features…]], …]`.
     pub peers: serde_json::Value,
+    /// How often the certificate files are checked for a renewal (0 = only on `reload_tls`).
+    pub tls_poll: Duration,
+    /// `LOG_SESSIONS`: interval of the session summary in the log (0 = never).
+    pub log_sessions: Duration,
+    /// `ANON_LOGS`: hide client addresses in the log and in the admin interface's listings.
+    pub anon_logs: bool,
+    /// Where log lines go.
+    pub logger: Logger,
 }
 
 impl Default for Settings {
@@ -160,6 +217,10 @@ impl Default for Settings {
             donation_address: String::new(),
             features: serde_json::json!({}),
             peers: serde_json::json!([]),
+            tls_poll: Duration::from_secs(5),
+            log_sessions: Duration::from_secs(3600),
+            anon_logs: false,
+            logger: Logger::default(),
         }
     }
 }
