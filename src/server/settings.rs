@@ -149,9 +149,12 @@ impl Level {
     }
 }
 
+/// A function receiving log lines.
+pub type LogFn = dyn Fn(Level, &str) + Send + Sync;
+
 /// Where the server's log lines go; the program decides the format and the level filter.
 #[derive(Clone)]
-pub struct Logger(pub Arc<dyn Fn(Level, &str) + Send + Sync>);
+pub struct Logger(pub Arc<LogFn>);
 
 impl Logger {
     /// Writes one line.
