@@ -2,7 +2,9 @@
 //! sockets and [`Session`]s, jobs to the worker pool and answers back, and chain events out as
 //! notifications. It never blocks and never touches the index.
 
+use super::admin::AdminJob;
 use super::cost::{group_of, Retained};
+use super::metrics::Counters;
 use super::pool::{Done, Job, Outcome, Route, Task, Wake};
 use super::rpc::encode_notification;
 use super::session::{Closing, Effects, Session, Shared};
@@ -20,6 +22,8 @@ use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod commands;
 
 /// Token of the waker.
 pub const WAKER: Token = Token(0);
@@ -50,6 +54,8 @@ pub enum Control {
     Shutdown,
     /// Re-read the certificate files now; the result goes back on the channel.
     ReloadTls(Sender<Reload>),
+    /// Render the server's metrics (Prometheus text) and send them back.
+    Metrics(Sender<String>),
 }
 
 /// One listening socket.
@@ -64,6 +70,9 @@ struct Conn {
     transport: Transport,
     ws: Option<WsCodec>,
     session: Session,
+    protocol: Protocol,
+    peer: SocketAddr,
+    since: Instant,
     group: Option<(IpAddr, u8)>,
     readable: bool,
     queued_read: bool,
@@ -101,12 +110,21 @@ pub struct EventLoop {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     scratch: Vec<u8>,
     tick_every: Duration,
+    done_tx: Sender<Done>,
+    admin: Option<Sender<AdminJob>>,
+    counters: Counters,
+    started: Instant,
+    next_summary: Instant,
 }
 
 /// The channels and handles the loop is built from.
 pub struct Wiring {
     /// Jobs to the pool.
     pub jobs: Sender<Job>,
+    /// A sender of answers, for the admin commands the loop answers itself.
+    pub done_tx: Sender<Done>,
+    /// Admin commands for the admin thread, when the program provides an `Admin`.
+    pub admin: Option<Sender<AdminJob>>,
     /// Answers from the pool.
     pub done: Receiver<Done>,
     /// Events and shutdown from other threads.
@@ -148,7 +166,6 @@ impl EventLoop {
             free: Vec::new(),
             count: 0,
             next_serial: 1,
-            settings,
             tip: None,
             epoch: 0,
             subscribers: HashMap::new(),
@@ -163,6 +180,12 @@ impl EventLoop {
             timers: BinaryHeap::new(),
             scratch: vec![0; 64 * 1024],
             tick_every,
+            done_tx: wiring.done_tx,
+            admin: wiring.admin,
+            counters: Counters::default(),
+            started: Instant::now(),
+            next_summary: Instant::now() + settings.log_sessions,
+            settings,
         })
     }
 
@@ -229,12 +252,16 @@ impl EventLoop {
                 Err(_) => return,
             };
             let limits = &self.settings.limits;
-            if limits.max_sessions != 0 && self.count >= limits.max_sessions {
+            let protocol = l.protocol;
+            if protocol != Protocol::Rpc
+                && limits.max_sessions != 0
+                && self.count >= limits.max_sessions
+            {
                 drop(stream); // MAX_SESSIONS reached: refuse by closing at once.
+                self.counters.refused += 1;
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let protocol = l.protocol;
             let transport = match (&self.tls, protocol.is_tls()) {
                 (_, false) => Transport::plain(stream),
                 (Some(tls), true) => match Transport::tls(stream, Arc::clone(tls.config())) {
@@ -243,12 +270,11 @@ impl EventLoop {
                 },
                 (None, true) => continue, // start() refuses TLS services without a certificate.
             };
-            let ws = protocol.is_ws().then(WsCodec::new);
-            self.insert(transport, ws, peer);
+            self.insert(transport, protocol, peer);
         }
     }
 
-    fn insert(&mut self, mut transport: Transport, ws: Option<WsCodec>, peer: SocketAddr) {
+    fn insert(&mut self, mut transport: Transport, protocol: Protocol, peer: SocketAddr) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -266,7 +292,12 @@ impl EventLoop {
         let now = Instant::now();
         let serial = self.next_serial;
         self.next_serial += 1;
-        let group = group_of(peer.ip(), &self.settings.limits);
+        let admin = protocol == Protocol::Rpc;
+        let group = if admin {
+            None
+        } else {
+            group_of(peer.ip(), &self.settings.limits)
+        };
         if let Some(g) = group {
             self.groups
                 .entry(g)
@@ -277,17 +308,26 @@ impl EventLoop {
                 .members
                 .push(index);
         }
+        let session = if admin {
+            Session::new_admin(index, serial, now)
+        } else {
+            *self.counters.accepted.entry(protocol.name()).or_default() += 1;
+            self.count += 1;
+            Session::new(index, serial, now)
+        };
         self.conns[index] = Some(Conn {
             transport,
-            ws,
-            session: Session::new(index, serial, now),
+            ws: protocol.is_ws().then(WsCodec::new),
+            session,
+            protocol,
+            peer,
+            since: now,
             group,
             readable: false,
             queued_read: false,
             timer_at: None,
             linger_until: None,
         });
-        self.count += 1;
     }
 
     fn mark_readable(&mut self, index: usize) {
@@ -392,9 +432,20 @@ impl EventLoop {
 
     /// Carries out a session's effects, writes its output and closes it when it is done.
     fn apply(&mut self, index: usize, eff: Effects, now: Instant) {
+        let admin = matches!(self.conns.get(index), Some(Some(c)) if c.session.is_admin());
         for job in eff.jobs {
-            // The pool outlives the loop; a send error means shutdown is under way.
-            let _ = self.jobs.send(job);
+            if admin {
+                self.admin_request(index, job);
+            } else {
+                // The pool outlives the loop; a send error means shutdown is under way.
+                let _ = self.jobs.send(job);
+            }
+        }
+        for label in eff.calls {
+            *self.counters.requests.entry(label).or_default() += 1;
+        }
+        for line in eff.log {
+            self.settings.logger.log(Level::Info, &line);
         }
         let serial = match self.conns.get(index) {
             Some(Some(c)) => c.session.serial(),
@@ -503,7 +554,14 @@ impl EventLoop {
             }
         }
         self.free.push(index);
-        self.count -= 1;
+        if !conn.session.is_admin() {
+            self.count -= 1;
+            let stats = conn.session.stats();
+            self.counters.closed_errors += stats.errors;
+            self.counters.closed_bytes_in += stats.bytes_in;
+            self.counters.closed_bytes_out += stats.bytes_out;
+            self.counters.closed_cost += conn.session.cost();
+        }
     }
 
     fn unindex(&mut self, sh: &[u8; 32], index: usize, serial: u64) {
@@ -541,6 +599,9 @@ impl EventLoop {
                     };
                     self.log_reload(&result, "on request");
                     let _ = answer.send(result);
+                }
+                Ok(Control::Metrics(answer)) => {
+                    let _ = answer.send(self.render_metrics());
                 }
                 Ok(Control::Event(ev)) => self.on_chain_event(ev),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
@@ -649,7 +710,12 @@ impl EventLoop {
         }
     }
 
-    fn log_reload(&self, result: &Reload, why: &str) {
+    fn log_reload(&mut self, result: &Reload, why: &str) {
+        match result {
+            Reload::Unchanged => {}
+            Reload::Loaded => self.counters.tls_reloads += 1,
+            Reload::Kept(_) => self.counters.tls_reload_failures += 1,
+        }
         let log = &self.settings.logger;
         match result {
             Reload::Unchanged => {}
@@ -672,6 +738,10 @@ impl EventLoop {
                 let result = tls.poll();
                 self.log_reload(&result, "the files changed");
             }
+        }
+        if !self.settings.log_sessions.is_zero() && now >= self.next_summary {
+            self.next_summary = now + self.settings.log_sessions;
+            self.log_summary(now);
         }
         self.recalc_all(now);
         for index in 0..self.conns.len() {

@@ -46,6 +46,10 @@ pub struct Effects {
     pub tip: Option<Value>,
     /// The session's cost moved enough that its group's share should be recomputed.
     pub recalc: bool,
+    /// Metric labels of the requests received (Electrum sessions only).
+    pub calls: Vec<&'static str>,
+    /// Lines for the log (requests of a session whose logging is on).
+    pub log: Vec<String>,
 }
 
 /// How the session is ending.
@@ -171,6 +175,9 @@ pub struct Session {
     last_recv: Instant,
     closing: Option<Closing>,
     stats: SessionStats,
+    admin: bool,
+    client: String,
+    logging: bool,
 }
 
 impl Session {
@@ -194,7 +201,62 @@ impl Session {
             last_recv: now,
             closing: None,
             stats: SessionStats::default(),
+            admin: false,
+            client: String::new(),
+            logging: false,
         }
+    }
+
+    /// A session of the admin (`rpc`) service: every request goes to the loop's admin router,
+    /// none is answered as an Electrum method.
+    pub fn new_admin(token: usize, serial: u64, now: Instant) -> Self {
+        Session {
+            admin: true,
+            ..Session::new(token, serial, now)
+        }
+    }
+
+    /// True for a session of the admin service.
+    pub fn is_admin(&self) -> bool {
+        self.admin
+    }
+
+    /// The client name sent in `server.version` (empty before it).
+    pub fn client_name(&self) -> &str {
+        &self.client
+    }
+
+    /// The negotiated protocol version, e.g. "1.4.2" (empty before `server.version`).
+    pub fn protocol_version(&self) -> String {
+        self.version
+            .as_deref()
+            .map(version_string)
+            .unwrap_or_default()
+    }
+
+    /// Number of scripthash subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// True when the session subscribed to headers.
+    pub fn subscribed_headers(&self) -> bool {
+        self.headers
+    }
+
+    /// Requests received and not yet answered (queued, delayed or running).
+    pub fn pending_requests(&self) -> usize {
+        self.queue.len() + self.sleeping.len() + self.pending.len()
+    }
+
+    /// True when each request of this session is written to the log (admin `log`).
+    pub fn logging(&self) -> bool {
+        self.logging
+    }
+
+    /// Turns request logging on or off.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     /// The connection's unique number.
@@ -587,6 +649,26 @@ impl Session {
             }
             Item::Request(request) => {
                 self.stats.requests += 1;
+                if !self.admin {
+                    eff.calls.push(super::metrics::label(&request.method));
+                }
+                if self.logging {
+                    eff.log.push(format!(
+                        "[{}] {} {}",
+                        self.serial,
+                        request.method,
+                        super::rpc::py_str(&request.params)
+                    ));
+                }
+                if self.admin {
+                    let work = Work::Call {
+                        method: request.method,
+                        params: request.params,
+                    };
+                    let reply_to = reply_to(request.id);
+                    self.queue.push_back(Queued { reply_to, work });
+                    return;
+                }
                 let to = reply_to(request.id.clone());
                 if self.cost.excessive(limits) {
                     self.excessive(to, limits);
@@ -722,6 +804,9 @@ impl Session {
             Some(v) => {
                 let reply = json!([shared.settings.server_version, version_string(&v)]);
                 self.version = Some(v);
+                if let Some(Value::String(name)) = args[0] {
+                    self.client = name.chars().take(64).collect();
+                }
                 self.reply(to, Ok(reply), now, limits, eff);
             }
             None => {

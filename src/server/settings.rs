@@ -31,6 +31,8 @@ pub enum Protocol {
     Ws,
     /// One JSON-RPC message per WebSocket text frame, over TLS.
     Wss,
+    /// The admin interface (`electrumx_rpc` commands), loopback only.
+    Rpc,
 }
 
 impl Protocol {
@@ -51,6 +53,7 @@ impl Protocol {
             Protocol::Ssl => "ssl",
             Protocol::Ws => "ws",
             Protocol::Wss => "wss",
+            Protocol::Rpc => "rpc",
         }
     }
 }
@@ -206,6 +209,11 @@ pub struct Settings {
     pub anon_logs: bool,
     /// Where log lines go.
     pub logger: Logger,
+    /// Allow the `rpc` service on a non-loopback address. It has no authentication: only for
+    /// a host whose firewall already restricts the port.
+    pub rpc_allow_remote: bool,
+    /// A loopback address for the Prometheus text endpoint (`GET /metrics`), if wanted.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -224,6 +232,8 @@ impl Default for Settings {
             log_sessions: Duration::from_secs(3600),
             anon_logs: false,
             logger: Logger::default(),
+            rpc_allow_remote: false,
+            metrics_addr: None,
         }
     }
 }
