@@ -226,18 +226,17 @@ fn is_txid(s: &str) -> bool {
 
 /// Session ids from `disconnect` / `log` params: numbers or strings, one or a list.
 pub fn session_ids(command: &str, params: &Value) -> Result<Vec<u64>, RpcError> {
-    let a = bind_params(command, params, &[], &["session_ids"])?;
-    let list: Vec<&Value> = match a[0] {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(v) => vec![v],
-    };
-    // Positional params may also be the ids themselves: ["3", "5"].
-    let list = match params {
-        Value::Array(items) if items.len() > 1 || items.first().is_some_and(|v| !v.is_array()) => {
-            items.iter().collect()
-        }
-        _ => list,
+    let list: Vec<&Value> = match params {
+        // Positional: the ids themselves (["3", 5]) or one list of them ([[3, 5]]).
+        Value::Array(items) => match items.as_slice() {
+            [Value::Array(inner)] => inner.iter().collect(),
+            _ => items.iter().collect(),
+        },
+        _ => match bind_params(command, params, &[], &["session_ids"])?[0] {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(v) => vec![v],
+        },
     };
     list.into_iter()
         .map(|v| {
