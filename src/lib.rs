@@ -6,6 +6,7 @@
 //! settings). `devnode` is the kevacoind stand-in used by tests and the demo; the serving path
 //! never calls it.
 
+pub mod admin;
 pub mod app;
 pub mod chain;
 pub mod config;

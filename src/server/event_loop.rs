@@ -2,12 +2,16 @@
 //! sockets and [`Session`]s, jobs to the worker pool and answers back, and chain events out as
 //! notifications. It never blocks and never touches the index.
 
+use super::admin::AdminJob;
 use super::cost::{group_of, Retained};
+use super::metrics::Counters;
 use super::pool::{Done, Job, Outcome, Route, Task, Wake};
 use super::rpc::encode_notification;
 use super::session::{Closing, Effects, Session, Shared};
-use super::settings::Settings;
+use super::settings::{Level, Protocol, Settings};
+use super::tls::{Reload, TlsReloader};
 use super::transport::{ReadResult, Transport};
+use super::ws::{WsCodec, WsError};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -19,6 +23,8 @@ use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod commands;
+
 /// Token of the waker.
 pub const WAKER: Token = Token(0);
 /// First token of the listeners; connections start at [`CONN_BASE`].
@@ -28,6 +34,8 @@ const CONN_BASE: usize = 1 << 16;
 const READ_BUDGET: usize = 256 * 1024;
 /// How long a closing connection waits for the client to hang up after the last byte.
 const LINGER: Duration = Duration::from_secs(2);
+/// WebSocket bytes framed ahead of the socket; the rest waits in the session (backpressure).
+const WS_AHEAD: usize = 256 * 1024;
 
 /// A change of the chain or mempool, sent by the sync and mempool threads after each commit.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,19 +52,27 @@ pub enum Control {
     Event(ChainEvent),
     /// Stop serving.
     Shutdown,
+    /// Re-read the certificate files now; the result goes back on the channel.
+    ReloadTls(Sender<Reload>),
+    /// Render the server's metrics (Prometheus text) and send them back.
+    Metrics(Sender<String>),
 }
 
 /// One listening socket.
 pub struct Listener {
     /// The socket.
     pub socket: TcpListener,
-    /// TLS configuration for `ssl` services.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// What it serves.
+    pub protocol: Protocol,
 }
 
 struct Conn {
     transport: Transport,
+    ws: Option<WsCodec>,
     session: Session,
+    protocol: Protocol,
+    peer: SocketAddr,
+    since: Instant,
     group: Option<(IpAddr, u8)>,
     readable: bool,
     queued_read: bool,
@@ -73,6 +89,8 @@ struct Group {
 pub struct EventLoop {
     poll: Poll,
     listeners: Vec<Listener>,
+    tls: Option<TlsReloader>,
+    next_tls_poll: Instant,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     count: usize,
@@ -92,12 +110,21 @@ pub struct EventLoop {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     scratch: Vec<u8>,
     tick_every: Duration,
+    done_tx: Sender<Done>,
+    admin: Option<Sender<AdminJob>>,
+    counters: Counters,
+    started: Instant,
+    next_summary: Instant,
 }
 
 /// The channels and handles the loop is built from.
 pub struct Wiring {
     /// Jobs to the pool.
     pub jobs: Sender<Job>,
+    /// A sender of answers, for the admin commands the loop answers itself.
+    pub done_tx: Sender<Done>,
+    /// Admin commands for the admin thread, when the program provides an `Admin`.
+    pub admin: Option<Sender<AdminJob>>,
     /// Answers from the pool.
     pub done: Receiver<Done>,
     /// Events and shutdown from other threads.
@@ -111,6 +138,7 @@ impl EventLoop {
     pub fn new(
         poll: Poll,
         mut listeners: Vec<Listener>,
+        tls: Option<TlsReloader>,
         settings: Settings,
         wiring: Wiring,
     ) -> io::Result<Self> {
@@ -132,11 +160,12 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             listeners,
+            tls,
+            next_tls_poll: Instant::now() + settings.tls_poll,
             conns: Vec::new(),
             free: Vec::new(),
             count: 0,
             next_serial: 1,
-            settings,
             tip: None,
             epoch: 0,
             subscribers: HashMap::new(),
@@ -151,6 +180,12 @@ impl EventLoop {
             timers: BinaryHeap::new(),
             scratch: vec![0; 64 * 1024],
             tick_every,
+            done_tx: wiring.done_tx,
+            admin: wiring.admin,
+            counters: Counters::default(),
+            started: Instant::now(),
+            next_summary: Instant::now() + settings.log_sessions,
+            settings,
         })
     }
 
@@ -217,23 +252,29 @@ impl EventLoop {
                 Err(_) => return,
             };
             let limits = &self.settings.limits;
-            if limits.max_sessions != 0 && self.count >= limits.max_sessions {
+            let protocol = l.protocol;
+            if protocol != Protocol::Rpc
+                && limits.max_sessions != 0
+                && self.count >= limits.max_sessions
+            {
                 drop(stream); // MAX_SESSIONS reached: refuse by closing at once.
+                self.counters.refused += 1;
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let transport = match &l.tls {
-                None => Transport::plain(stream),
-                Some(config) => match Transport::tls(stream, Arc::clone(config)) {
+            let transport = match (&self.tls, protocol.is_tls()) {
+                (_, false) => Transport::plain(stream),
+                (Some(tls), true) => match Transport::tls(stream, Arc::clone(tls.config())) {
                     Ok(t) => t,
                     Err(_) => continue,
                 },
+                (None, true) => continue, // start() refuses TLS services without a certificate.
             };
-            self.insert(transport, peer);
+            self.insert(transport, protocol, peer);
         }
     }
 
-    fn insert(&mut self, mut transport: Transport, peer: SocketAddr) {
+    fn insert(&mut self, mut transport: Transport, protocol: Protocol, peer: SocketAddr) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -251,7 +292,12 @@ impl EventLoop {
         let now = Instant::now();
         let serial = self.next_serial;
         self.next_serial += 1;
-        let group = group_of(peer.ip(), &self.settings.limits);
+        let admin = protocol == Protocol::Rpc;
+        let group = if admin {
+            None
+        } else {
+            group_of(peer.ip(), &self.settings.limits)
+        };
         if let Some(g) = group {
             self.groups
                 .entry(g)
@@ -262,16 +308,26 @@ impl EventLoop {
                 .members
                 .push(index);
         }
+        let session = if admin {
+            Session::new_admin(index, serial, now)
+        } else {
+            *self.counters.accepted.entry(protocol.name()).or_default() += 1;
+            self.count += 1;
+            Session::new(index, serial, now)
+        };
         self.conns[index] = Some(Conn {
             transport,
-            session: Session::new(index, serial, now),
+            ws: protocol.is_ws().then(WsCodec::new),
+            session,
+            protocol,
+            peer,
+            since: now,
             group,
             readable: false,
             queued_read: false,
             timer_at: None,
             linger_until: None,
         });
-        self.count += 1;
     }
 
     fn mark_readable(&mut self, index: usize) {
@@ -321,9 +377,30 @@ impl EventLoop {
             match conn.transport.read(&mut self.scratch) {
                 Ok(ReadResult::Data(n)) => {
                     used += n;
-                    if !lingering {
-                        conn.session
-                            .receive(&self.scratch[..n], now, &shared, &mut eff);
+                    if lingering {
+                        continue;
+                    }
+                    let data = &self.scratch[..n];
+                    match &mut conn.ws {
+                        None => conn.session.receive(data, now, &shared, &mut eff),
+                        Some(ws) => {
+                            let session = &mut conn.session;
+                            let max = shared.settings.limits.max_recv;
+                            let result = ws.receive(data, max, |message| {
+                                session.receive_message(message, now, &shared, &mut eff);
+                                session.closing().is_none()
+                            });
+                            match result {
+                                Ok(()) if ws.peer_closed() => session.finish(),
+                                Ok(()) => {}
+                                Err(WsError::TooBig) => {
+                                    session.receive_oversized(now, &shared, &mut eff)
+                                }
+                                Err(WsError::Handshake(_) | WsError::Protocol(..)) => {
+                                    session.finish()
+                                }
+                            }
+                        }
                     }
                 }
                 Ok(ReadResult::WouldBlock) => {
@@ -355,9 +432,20 @@ impl EventLoop {
 
     /// Carries out a session's effects, writes its output and closes it when it is done.
     fn apply(&mut self, index: usize, eff: Effects, now: Instant) {
+        let admin = matches!(self.conns.get(index), Some(Some(c)) if c.session.is_admin());
         for job in eff.jobs {
-            // The pool outlives the loop; a send error means shutdown is under way.
-            let _ = self.jobs.send(job);
+            if admin {
+                self.admin_request(index, job);
+            } else {
+                // The pool outlives the loop; a send error means shutdown is under way.
+                let _ = self.jobs.send(job);
+            }
+        }
+        for label in eff.calls {
+            *self.counters.requests.entry(label).or_default() += 1;
+        }
+        for line in eff.log {
+            self.settings.logger.log(Level::Info, &line);
         }
         let serial = match self.conns.get(index) {
             Some(Some(c)) => c.session.serial(),
@@ -390,11 +478,17 @@ impl EventLoop {
             return;
         };
         if conn.linger_until.is_none() {
-            let out = conn.session.output();
-            if !out.is_empty() || conn.transport.has_unsent() {
-                match conn.transport.write(out) {
-                    Ok(n) => conn.session.consume_output(n),
-                    Err(_) => conn.session.abort(),
+            if let Some(ws) = &mut conn.ws {
+                if write_ws(ws, &mut conn.session, &mut conn.transport).is_err() {
+                    conn.session.abort();
+                }
+            } else {
+                let out = conn.session.output();
+                if !out.is_empty() || conn.transport.has_unsent() {
+                    match conn.transport.write(out) {
+                        Ok(n) => conn.session.consume_output(n),
+                        Err(_) => conn.session.abort(),
+                    }
                 }
             }
         } else if conn.transport.has_unsent() && conn.transport.write(&[]).is_err() {
@@ -404,7 +498,12 @@ impl EventLoop {
             self.close(index);
             return;
         }
-        if conn.linger_until.is_none() && conn.session.finished() && !conn.transport.has_unsent() {
+        let ws_unsent = conn.ws.as_ref().is_some_and(|ws| ws.pending() > 0);
+        if conn.linger_until.is_none()
+            && conn.session.finished()
+            && !ws_unsent
+            && !conn.transport.has_unsent()
+        {
             // All sent: half-close and wait briefly for the client to hang up, so that the
             // last reply is not lost to a reset caused by unread input.
             conn.transport.close_notify();
@@ -455,7 +554,14 @@ impl EventLoop {
             }
         }
         self.free.push(index);
-        self.count -= 1;
+        if !conn.session.is_admin() {
+            self.count -= 1;
+            let stats = conn.session.stats();
+            self.counters.closed_errors += stats.errors;
+            self.counters.closed_bytes_in += stats.bytes_in;
+            self.counters.closed_bytes_out += stats.bytes_out;
+            self.counters.closed_cost += conn.session.cost();
+        }
     }
 
     fn unindex(&mut self, sh: &[u8; 32], index: usize, serial: u64) {
@@ -486,6 +592,17 @@ impl EventLoop {
         loop {
             match self.control.try_recv() {
                 Ok(Control::Shutdown) => return false,
+                Ok(Control::ReloadTls(answer)) => {
+                    let result = match &mut self.tls {
+                        Some(tls) => tls.reload(),
+                        None => Reload::Unchanged,
+                    };
+                    self.log_reload(&result, "on request");
+                    let _ = answer.send(result);
+                }
+                Ok(Control::Metrics(answer)) => {
+                    let _ = answer.send(self.render_metrics());
+                }
                 Ok(Control::Event(ev)) => self.on_chain_event(ev),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
@@ -593,8 +710,39 @@ impl EventLoop {
         }
     }
 
+    fn log_reload(&mut self, result: &Reload, why: &str) {
+        match result {
+            Reload::Unchanged => {}
+            Reload::Loaded => self.counters.tls_reloads += 1,
+            Reload::Kept(_) => self.counters.tls_reload_failures += 1,
+        }
+        let log = &self.settings.logger;
+        match result {
+            Reload::Unchanged => {}
+            Reload::Loaded => log.log(
+                Level::Info,
+                &format!("TLS certificate reloaded ({why}); new connections use it"),
+            ),
+            Reload::Kept(e) => log.log(
+                Level::Error,
+                &format!("TLS certificate not reloaded ({why}), keeping the previous one: {e}"),
+            ),
+        }
+    }
+
     /// Periodic work on every connection: timeouts, cost decay, lingering closes.
     fn tick(&mut self, now: Instant) {
+        if !self.settings.tls_poll.is_zero() && now >= self.next_tls_poll {
+            self.next_tls_poll = now + self.settings.tls_poll;
+            if let Some(tls) = &mut self.tls {
+                let result = tls.poll();
+                self.log_reload(&result, "the files changed");
+            }
+        }
+        if !self.settings.log_sessions.is_zero() && now >= self.next_summary {
+            self.next_summary = now + self.settings.log_sessions;
+            self.log_summary(now);
+        }
         self.recalc_all(now);
         for index in 0..self.conns.len() {
             let mut eff = Effects::default();
@@ -658,5 +806,29 @@ impl EventLoop {
             }
         }
         total
+    }
+}
+
+/// Frames the session's output as WebSocket text frames and writes them.
+///
+/// At most [`WS_AHEAD`] framed bytes wait for the socket; the rest stays in the session, whose
+/// own limits then pause reading or drop a client that does not read.
+fn write_ws(ws: &mut WsCodec, session: &mut Session, transport: &mut Transport) -> io::Result<()> {
+    loop {
+        if ws.pending() < WS_AHEAD {
+            let used = ws.frame_lines(session.output());
+            session.consume_output(used);
+        }
+        if session.finished() {
+            ws.finish();
+        }
+        if ws.pending() == 0 && !transport.has_unsent() {
+            return Ok(());
+        }
+        let written = transport.write(ws.output())?;
+        ws.consume_output(written);
+        if ws.pending() > 0 || session.output().is_empty() {
+            return Ok(());
+        }
     }
 }

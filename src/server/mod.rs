@@ -13,21 +13,27 @@
 //!
 //! Start with [`start`]; stop with [`ServerHandle::shutdown`] (or by dropping the handle).
 
+pub mod admin;
 pub mod backend;
 pub mod cost;
+mod endpoint;
 pub mod event_loop;
 pub mod framing;
+pub mod metrics;
 pub mod pool;
 pub mod rpc;
 pub mod session;
 pub mod settings;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
+pub use admin::Admin;
 pub use backend::{Answer, Backend};
 pub use event_loop::ChainEvent;
 pub use rpc::RpcError;
-pub use settings::{Limits, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
+pub use settings::{Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
+pub use tls::Reload;
 
 use event_loop::{Control, EventLoop, Listener, Wiring, WAKER};
 use mio::net::TcpListener;
@@ -35,6 +41,7 @@ use mio::{Poll, Waker};
 use pool::Wake;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -58,6 +65,14 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// Asks the loop for its metrics text; `None` when the server has stopped.
+    pub(crate) fn metrics(&self) -> Option<String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.control.send(Control::Metrics(tx)).ok()?;
+        self.wake.wake();
+        rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+    }
+
     /// Queues an event for the event loop; returns false when the server has stopped.
     pub fn notify(&self, event: ChainEvent) -> bool {
         let sent = self.control.send(Control::Event(event)).is_ok();
@@ -70,6 +85,8 @@ impl Notifier {
 pub struct ServerHandle {
     notifier: Notifier,
     addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    stop: Arc<AtomicBool>,
     event_loop: Option<JoinHandle<std::io::Result<()>>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -78,6 +95,17 @@ impl ServerHandle {
     /// The bound address of each service, in the order of `Settings::services`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound address of the metrics endpoint, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The server's own metrics (sessions, requests by method, errors, costs) in the
+    /// Prometheus text format, without the program's [`Admin::metrics`] lines.
+    pub fn metrics(&self) -> String {
+        self.notifier.metrics().unwrap_or_default()
     }
 
     /// A cloneable sender of chain events.
@@ -90,10 +118,26 @@ impl ServerHandle {
         self.notifier.notify(event)
     }
 
+    /// Re-reads `SSL_CERTFILE` / `SSL_KEYFILE` now (call it on SIGHUP).
+    ///
+    /// New connections use the new certificate; open sessions keep theirs. When the new files
+    /// are unusable the old certificate stays and the answer says why. `Reload::Unchanged`
+    /// means no TLS service is configured.
+    pub fn reload_tls(&self) -> Reload {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.notifier.control.send(Control::ReloadTls(tx)).is_err() {
+            return Reload::Kept("the server has stopped".to_string());
+        }
+        self.notifier.wake.wake();
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| Reload::Kept("the server did not answer".to_string()))
+    }
+
     /// Stops the loop (closing every connection) and the workers, and waits for them.
     ///
     /// Returns the loop's I/O error if it died of one.
     pub fn shutdown(&mut self) -> std::io::Result<()> {
+        self.stop.store(true, Ordering::Release);
         let _ = self.notifier.control.send(Control::Shutdown);
         self.notifier.wake.wake();
         let mut result = Ok(());
@@ -115,17 +159,26 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Binds every service, starts the worker pool and the event loop thread.
+/// Binds every service, starts the worker pool and the event loop thread (no admin backend:
+/// the `rpc` service then answers only the session and peer commands).
 pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHandle, StartError> {
-    let needs_tls = settings
-        .services
-        .iter()
-        .any(|s| s.protocol == Protocol::Ssl);
+    start_with_admin(settings, backend, None)
+}
+
+/// [`start`] with the program's [`Admin`] implementation for the chain admin commands.
+pub fn start_with_admin<B: Backend>(
+    settings: Settings,
+    backend: Arc<B>,
+    admin: Option<Arc<dyn Admin>>,
+) -> Result<ServerHandle, StartError> {
+    check_loopback(&settings)?;
+    let needs_tls = settings.services.iter().any(|s| s.protocol.is_tls());
     let tls_config = match (&settings.tls, needs_tls) {
-        (Some(files), true) => Some(tls::load(files).map_err(StartError)?),
+        (Some(files), true) => Some(tls::TlsReloader::new(files).map_err(StartError)?),
         (None, true) => {
             return Err(StartError(
-                "an ssl:// service is configured but SSL_CERTFILE / SSL_KEYFILE are not set"
+                "an ssl:// or wss:// service is configured but SSL_CERTFILE / SSL_KEYFILE are \
+                 not set"
                     .to_string(),
             ))
         }
@@ -136,9 +189,10 @@ pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHa
     for service in &settings.services {
         let socket = TcpListener::bind(service.addr).map_err(|e| {
             StartError(format!(
-                "cannot listen on {} ({:?}): {e}; is another server using the port, or is the \
+                "cannot listen on {} ({}): {e}; is another server using the port, or is the \
                  address in SERVICES wrong?",
-                service.addr, service.protocol
+                service.addr,
+                service.protocol.name()
             ))
         })?;
         addrs.push(
@@ -146,12 +200,19 @@ pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHa
                 .local_addr()
                 .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?,
         );
-        let tls = match service.protocol {
-            Protocol::Tcp => None,
-            Protocol::Ssl => tls_config.clone(),
-        };
-        listeners.push(Listener { socket, tls });
+        listeners.push(Listener {
+            socket,
+            protocol: service.protocol,
+        });
     }
+    let metrics_listener = match settings.metrics_addr {
+        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
+            StartError(format!(
+                "cannot listen on {addr} for the metrics endpoint: {e}; is the port in use?"
+            ))
+        })?),
+        None => None,
+    };
     let poll = Poll::new().map_err(|e| StartError(format!("cannot create the event loop: {e}")))?;
     let waker = Arc::new(
         Waker::new(poll.registry(), WAKER)
@@ -161,27 +222,87 @@ pub fn start<B: Backend>(settings: Settings, backend: Arc<B>) -> Result<ServerHa
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
-    let workers = pool::spawn(settings.workers, backend, jobs_rx, done_tx, wake.clone())
-        .map_err(|e| StartError(format!("cannot start worker threads: {e}")))?;
+    let workers = pool::spawn(
+        settings.workers,
+        backend,
+        jobs_rx,
+        done_tx.clone(),
+        wake.clone(),
+    )
+    .map_err(|e| StartError(format!("cannot start worker threads: {e}")))?;
+    let admin_tx = match &admin {
+        Some(a) => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            // Not joined on shutdown: `Admin::stop` may itself be what shuts the server down.
+            admin::spawn(Arc::clone(a), rx, done_tx.clone(), wake.clone())
+                .map_err(|e| StartError(format!("cannot start the admin thread: {e}")))?;
+            Some(tx)
+        }
+        None => None,
+    };
+    let notifier = Notifier {
+        control: control_tx,
+        wake: wake.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics_addr = match metrics_listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
+            endpoint::spawn(listener, notifier.clone(), admin.clone(), Arc::clone(&stop))
+                .map_err(|e| StartError(format!("cannot start the metrics thread: {e}")))?;
+            Some(addr)
+        }
+        None => None,
+    };
     let wiring = Wiring {
         jobs: jobs_tx,
         done: done_rx,
         control: control_rx,
-        wake: wake.clone(),
+        wake,
+        done_tx,
+        admin: admin_tx,
     };
-    let event_loop = EventLoop::new(poll, listeners, settings, wiring)
+    let event_loop = EventLoop::new(poll, listeners, tls_config, settings, wiring)
         .map_err(|e| StartError(format!("cannot register the listeners: {e}")))?;
     let handle = std::thread::Builder::new()
         .name("event-loop".to_string())
         .spawn(move || event_loop.run())
         .map_err(|e| StartError(format!("cannot start the event loop thread: {e}")))?;
     Ok(ServerHandle {
-        notifier: Notifier {
-            control: control_tx,
-            wake,
-        },
+        notifier,
         addrs,
+        metrics_addr,
+        stop,
         event_loop: Some(handle),
         workers,
     })
+}
+
+/// The admin and metrics listeners have no authentication: loopback only unless forced.
+fn check_loopback(settings: &Settings) -> Result<(), StartError> {
+    if settings.rpc_allow_remote {
+        return Ok(());
+    }
+    for s in &settings.services {
+        if s.protocol == Protocol::Rpc && !s.addr.ip().is_loopback() {
+            return Err(StartError(format!(
+                "SERVICES: rpc://{} is not a loopback address; the admin interface has no \
+                 authentication, so it only listens on 127.0.0.1 or [::1] (e.g. \
+                 rpc://127.0.0.1:8000). Forcing another address is possible but exposes \
+                 stop/disconnect/ban to the network",
+                s.addr
+            )));
+        }
+    }
+    if let Some(addr) = settings.metrics_addr {
+        if !addr.ip().is_loopback() {
+            return Err(StartError(format!(
+                "the metrics endpoint {addr} is not a loopback address; bind it to 127.0.0.1 \
+                 and scrape it locally (or through a reverse proxy)"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -46,6 +46,10 @@ pub struct Effects {
     pub tip: Option<Value>,
     /// The session's cost moved enough that its group's share should be recomputed.
     pub recalc: bool,
+    /// Metric labels of the requests received (Electrum sessions only).
+    pub calls: Vec<&'static str>,
+    /// Lines for the log (requests of a session whose logging is on).
+    pub log: Vec<String>,
 }
 
 /// How the session is ending.
@@ -171,6 +175,9 @@ pub struct Session {
     last_recv: Instant,
     closing: Option<Closing>,
     stats: SessionStats,
+    admin: bool,
+    client: String,
+    logging: bool,
 }
 
 impl Session {
@@ -194,7 +201,62 @@ impl Session {
             last_recv: now,
             closing: None,
             stats: SessionStats::default(),
+            admin: false,
+            client: String::new(),
+            logging: false,
         }
+    }
+
+    /// A session of the admin (`rpc`) service: every request goes to the loop's admin router,
+    /// none is answered as an Electrum method.
+    pub fn new_admin(token: usize, serial: u64, now: Instant) -> Self {
+        Session {
+            admin: true,
+            ..Session::new(token, serial, now)
+        }
+    }
+
+    /// True for a session of the admin service.
+    pub fn is_admin(&self) -> bool {
+        self.admin
+    }
+
+    /// The client name sent in `server.version` (empty before it).
+    pub fn client_name(&self) -> &str {
+        &self.client
+    }
+
+    /// The negotiated protocol version, e.g. "1.4.2" (empty before `server.version`).
+    pub fn protocol_version(&self) -> String {
+        self.version
+            .as_deref()
+            .map(version_string)
+            .unwrap_or_default()
+    }
+
+    /// Number of scripthash subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// True when the session subscribed to headers.
+    pub fn subscribed_headers(&self) -> bool {
+        self.headers
+    }
+
+    /// Requests received and not yet answered (queued, delayed or running).
+    pub fn pending_requests(&self) -> usize {
+        self.queue.len() + self.sleeping.len() + self.pending.len()
+    }
+
+    /// True when each request of this session is written to the log (admin `log`).
+    pub fn logging(&self) -> bool {
+        self.logging
+    }
+
+    /// Turns request logging on or off.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     /// The connection's unique number.
@@ -280,32 +342,71 @@ impl Session {
             return;
         }
         let limits = &shared.settings.limits;
-        self.stats.bytes_in += data.len() as u64;
-        if self.cost.bump_bandwidth(data.len(), limits) {
-            self.recalc_now(now, limits, eff);
-        }
+        self.account_input(data.len(), now, limits, eff);
         let mut framer = std::mem::take(&mut self.framer);
         let result = framer.feed(data, limits.max_recv, |line| {
-            // Only whole messages keep a session alive: a client dribbling bytes does not.
-            self.last_recv = now;
             self.handle_line(line, now, shared, eff);
             self.closing.is_none()
         });
         self.framer = framer;
         if result.is_err() {
-            let error = RpcError::new(
-                RpcError::INVALID_REQUEST,
-                format!(
-                    "request too large (over {} bytes)",
-                    super::rpc::thousands(limits.max_recv as u64)
-                ),
-            );
-            self.charge(PARSE_ERROR_COST, now, limits, eff);
-            self.stats.errors += 1;
-            self.push_line(&encode_error(&Value::Null, &error), limits);
-            self.close(Closing::Flush);
+            self.too_large(now, limits, eff);
         }
         self.pump(now, shared, eff);
+    }
+
+    /// Feeds one whole message (a WebSocket text frame): no newline framing applies.
+    pub fn receive_message(
+        &mut self,
+        message: &[u8],
+        now: Instant,
+        shared: &Shared,
+        eff: &mut Effects,
+    ) {
+        if self.closing.is_some() {
+            return;
+        }
+        let limits = &shared.settings.limits;
+        self.account_input(message.len(), now, limits, eff);
+        if limits.max_recv != 0 && message.len() > limits.max_recv {
+            self.too_large(now, limits, eff);
+        } else {
+            self.handle_line(message, now, shared, eff);
+        }
+        self.pump(now, shared, eff);
+    }
+
+    /// The transport saw a message over `MAX_RECV`: answer the error and close.
+    pub fn receive_oversized(&mut self, now: Instant, shared: &Shared, eff: &mut Effects) {
+        if self.closing.is_none() {
+            self.too_large(now, &shared.settings.limits, eff);
+        }
+    }
+
+    /// The transport is ending the connection: send what is queued, start nothing new.
+    pub fn finish(&mut self) {
+        self.close(Closing::Flush);
+    }
+
+    fn account_input(&mut self, bytes: usize, now: Instant, limits: &Limits, eff: &mut Effects) {
+        self.stats.bytes_in += bytes as u64;
+        if self.cost.bump_bandwidth(bytes, limits) {
+            self.recalc_now(now, limits, eff);
+        }
+    }
+
+    fn too_large(&mut self, now: Instant, limits: &Limits, eff: &mut Effects) {
+        let error = RpcError::new(
+            RpcError::INVALID_REQUEST,
+            format!(
+                "request too large (over {} bytes)",
+                super::rpc::thousands(limits.max_recv as u64)
+            ),
+        );
+        self.charge(PARSE_ERROR_COST, now, limits, eff);
+        self.stats.errors += 1;
+        self.push_line(&encode_error(&Value::Null, &error), limits);
+        self.close(Closing::Flush);
     }
 
     /// Delivers a worker's answer to request `tag`.
@@ -470,6 +571,8 @@ impl Session {
     }
 
     fn handle_line(&mut self, line: &[u8], now: Instant, shared: &Shared, eff: &mut Effects) {
+        // Only whole messages keep a session alive: a client dribbling bytes does not.
+        self.last_recv = now;
         let limits = &shared.settings.limits;
         match parse_line(line) {
             Message::Error(error) => {
@@ -547,6 +650,26 @@ impl Session {
             }
             Item::Request(request) => {
                 self.stats.requests += 1;
+                if !self.admin {
+                    eff.calls.push(super::metrics::label(&request.method));
+                }
+                if self.logging {
+                    eff.log.push(format!(
+                        "[{}] {} {}",
+                        self.serial,
+                        request.method,
+                        super::rpc::py_str(&request.params)
+                    ));
+                }
+                if self.admin {
+                    let work = Work::Call {
+                        method: request.method,
+                        params: request.params,
+                    };
+                    let reply_to = reply_to(request.id);
+                    self.queue.push_back(Queued { reply_to, work });
+                    return;
+                }
                 let to = reply_to(request.id.clone());
                 if self.cost.excessive(limits) {
                     self.excessive(to, limits);
@@ -682,6 +805,9 @@ impl Session {
             Some(v) => {
                 let reply = json!([shared.settings.server_version, version_string(&v)]);
                 self.version = Some(v);
+                if let Some(Value::String(name)) = args[0] {
+                    self.client = name.chars().take(64).collect();
+                }
                 self.reply(to, Ok(reply), now, limits, eff);
             }
             None => {

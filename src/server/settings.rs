@@ -1,8 +1,10 @@
 //! What the server needs to know from the operator: listeners, TLS files, limits and the
 //! static answers of the session-level methods. Filled from the environment by `config`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The software name and protocol range the server announces.
@@ -17,13 +19,43 @@ pub const PROTOCOL_MIN: &[u32] = &[1, 4];
 /// Highest protocol version served; 1.6 semantics are not implemented, so it is not advertised.
 pub const PROTOCOL_MAX: &[u32] = &[1, 4, 2];
 
-/// The transport of one listening service (ElectrumX `SERVICES` syntax `tcp://` / `ssl://`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The transport of one listening service (ElectrumX `SERVICES` syntax `tcp://`, `ssl://`,
+/// `ws://`, `wss://`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// Newline-delimited JSON-RPC over plain TCP.
     Tcp,
     /// Newline-delimited JSON-RPC over TLS.
     Ssl,
+    /// One JSON-RPC message per WebSocket text frame, plain (web wallets).
+    Ws,
+    /// One JSON-RPC message per WebSocket text frame, over TLS.
+    Wss,
+    /// The admin interface (`electrumx_rpc` commands), loopback only.
+    Rpc,
+}
+
+impl Protocol {
+    /// True for the services that need `SSL_CERTFILE` / `SSL_KEYFILE`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Ssl | Protocol::Wss)
+    }
+
+    /// True for the WebSocket services.
+    pub fn is_ws(self) -> bool {
+        matches!(self, Protocol::Ws | Protocol::Wss)
+    }
+
+    /// The ElectrumX name of the service (`tcp`, `ssl`, `ws`, `wss`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Ssl => "ssl",
+            Protocol::Ws => "ws",
+            Protocol::Wss => "wss",
+            Protocol::Rpc => "rpc",
+        }
+    }
 }
 
 /// One listening socket to open.
@@ -98,6 +130,56 @@ impl Default for Limits {
     }
 }
 
+/// How important a log line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Something is broken and needs the operator.
+    Error,
+    /// Something unusual that the server handled.
+    Warning,
+    /// Normal operation (session summaries, reloads).
+    Info,
+}
+
+impl Level {
+    /// The ElectrumX-style prefix (`ERROR`, `WARNING`, `INFO`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Info => "INFO",
+        }
+    }
+}
+
+/// A function receiving log lines.
+pub type LogFn = dyn Fn(Level, &str) + Send + Sync;
+
+/// Where the server's log lines go; the program decides the format and the level filter.
+#[derive(Clone)]
+pub struct Logger(pub Arc<LogFn>);
+
+impl Logger {
+    /// Writes one line.
+    pub fn log(&self, level: Level, message: &str) {
+        (self.0)(level, message)
+    }
+}
+
+impl Default for Logger {
+    fn default() -> Self {
+        Logger(Arc::new(|level, message| {
+            eprintln!("{}:server: {message}", level.name())
+        }))
+    }
+}
+
+impl fmt::Debug for Logger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Logger")
+    }
+}
+
 /// Everything `server::start` needs besides the backend.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -119,6 +201,19 @@ pub struct Settings {
     pub features: serde_json::Value,
     /// `server.peers.subscribe` result: `[[ip, host, [features…]], …]`.
     pub peers: serde_json::Value,
+    /// How often the certificate files are checked for a renewal (0 = only on `reload_tls`).
+    pub tls_poll: Duration,
+    /// `LOG_SESSIONS`: interval of the session summary in the log (0 = never).
+    pub log_sessions: Duration,
+    /// `ANON_LOGS`: hide client addresses in the log and in the admin interface's listings.
+    pub anon_logs: bool,
+    /// Where log lines go.
+    pub logger: Logger,
+    /// Allow the `rpc` service on a non-loopback address. It has no authentication: only for
+    /// a host whose firewall already restricts the port.
+    pub rpc_allow_remote: bool,
+    /// A loopback address for the Prometheus text endpoint (`GET /metrics`), if wanted.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -133,6 +228,12 @@ impl Default for Settings {
             donation_address: String::new(),
             features: serde_json::json!({}),
             peers: serde_json::json!([]),
+            tls_poll: Duration::from_secs(5),
+            log_sessions: Duration::from_secs(3600),
+            anon_logs: false,
+            logger: Logger::default(),
+            rpc_allow_remote: false,
+            metrics_addr: None,
         }
     }
 }

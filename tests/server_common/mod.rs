@@ -1,6 +1,8 @@
 //! Shared fixtures of the server tests: an in-memory backend, a test CA and line clients.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use keva_electrum::server::{
     self, Answer, Backend, ChainEvent, Protocol, RpcError, ServerHandle, Service, Settings,
     TlsFiles,

@@ -1,0 +1,720 @@
+//! WebSocket (RFC 6455) framing for the `ws` and `wss` services, free of sockets.
+//!
+//! Web wallets speak JSON-RPC over WebSocket: one JSON-RPC message (or batch) per text frame,
+//! without a trailing newline. The codec sits between the transport and the [`Session`]: it
+//! answers the HTTP Upgrade handshake, turns client frames into whole messages for the session
+//! and the session's newline-terminated output lines into text frames.
+//!
+//! [`Session`]: super::session::Session
+
+use base64::Engine;
+
+/// The GUID every server appends to `Sec-WebSocket-Key` (RFC 6455 §1.3).
+const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// Largest HTTP request head accepted before the upgrade.
+const MAX_HEAD: usize = 16 * 1024;
+/// Output buffer capacity kept once everything is written.
+const KEEP_OUTPUT: usize = 16 * 1024;
+
+/// Close status codes (RFC 6455 §7.4.1).
+pub mod code {
+    /// The purpose of the connection was fulfilled.
+    pub const NORMAL: u16 = 1000;
+    /// The client broke the protocol (e.g. an unmasked frame).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A message too big to process (`MAX_RECV`).
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Why the client's bytes cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsError {
+    /// The upgrade request was unusable; an HTTP error response is queued.
+    Handshake(String),
+    /// A frame broke RFC 6455; a close frame with this code is queued.
+    Protocol(u16, String),
+    /// A message exceeded the size limit; reading stops and [`WsCodec::finish`] sends 1009.
+    TooBig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading the HTTP request head.
+    Handshake,
+    /// Frames flow both ways.
+    Open,
+    /// Reading stopped (a message was too big); replies are still framed, then a close frame
+    /// with this status.
+    Draining(u16),
+    /// A close frame was queued; nothing more is framed or read.
+    Closed,
+}
+
+/// The WebSocket state of one connection.
+#[derive(Debug)]
+pub struct WsCodec {
+    state: State,
+    inbuf: Vec<u8>,
+    message: Vec<u8>,
+    in_message: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+    peer_closed: bool,
+}
+
+impl Default for WsCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WsCodec {
+    /// A codec waiting for the client's upgrade request.
+    pub fn new() -> Self {
+        WsCodec {
+            state: State::Handshake,
+            inbuf: Vec::new(),
+            message: Vec::new(),
+            in_message: false,
+            out: Vec::new(),
+            out_pos: 0,
+            peer_closed: false,
+        }
+    }
+
+    /// True once the handshake succeeded and until a close frame is queued.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// True when the client sent a close frame (the server answered it).
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Feeds bytes from the socket; `on_message` gets each complete data message.
+    ///
+    /// `max` bounds a message (and so a frame) in bytes; 0 = unlimited. Pings are answered
+    /// here. After an error, or after the client's close frame, the codec reads nothing more.
+    pub fn receive(
+        &mut self,
+        data: &[u8],
+        max: usize,
+        mut on_message: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), WsError> {
+        if matches!(self.state, State::Closed | State::Draining(_)) {
+            return Ok(());
+        }
+        self.inbuf.extend_from_slice(data);
+        if self.state == State::Handshake {
+            let Some(end) = find(&self.inbuf, b"\r\n\r\n") else {
+                if self.inbuf.len() > MAX_HEAD {
+                    return Err(self.refuse(
+                        "431 Request Header Fields Too Large",
+                        "",
+                        "request head too large",
+                    ));
+                }
+                return Ok(());
+            };
+            let head = self.inbuf[..end].to_vec();
+            self.inbuf.drain(..end + 4);
+            match accept_key(&head) {
+                Ok(accept) => {
+                    let response = format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                    );
+                    self.push_out(response.as_bytes());
+                    self.state = State::Open;
+                }
+                Err(Refusal {
+                    status,
+                    headers,
+                    why,
+                }) => {
+                    return Err(self.refuse(status, headers, &why));
+                }
+            }
+        }
+        let mut pos = 0;
+        let result = loop {
+            match parse_frame(&self.inbuf[pos..], max) {
+                Ok(None) => break Ok(()),
+                Ok(Some(frame)) => {
+                    pos += frame.consumed;
+                    match self.on_frame(
+                        frame.fin,
+                        frame.opcode,
+                        frame.payload,
+                        max,
+                        &mut on_message,
+                    ) {
+                        Ok(true) => {}
+                        Ok(false) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.inbuf.drain(..pos);
+        if let Err(e) = &result {
+            match e {
+                WsError::Protocol(c, why) => self.close(*c, why),
+                WsError::TooBig => self.state = State::Draining(code::TOO_BIG),
+                WsError::Handshake(_) => {}
+            }
+        }
+        if self.state != State::Open {
+            self.inbuf = Vec::new();
+        }
+        result
+    }
+
+    /// Handles one frame; false stops reading (closed).
+    fn on_frame(
+        &mut self,
+        fin: bool,
+        opcode: u8,
+        payload: Vec<u8>,
+        max: usize,
+        on_message: &mut impl FnMut(&[u8]) -> bool,
+    ) -> Result<bool, WsError> {
+        match opcode {
+            0x8 => {
+                // Echo the status code (if any) and stop.
+                self.peer_closed = true;
+                let status = match payload.len() {
+                    0 => None,
+                    1 => {
+                        return Err(WsError::Protocol(
+                            code::PROTOCOL_ERROR,
+                            "close frame of one byte".into(),
+                        ))
+                    }
+                    _ => Some(u16::from_be_bytes([payload[0], payload[1]])),
+                };
+                let mut body = Vec::new();
+                if let Some(s) = status {
+                    body.extend_from_slice(&s.to_be_bytes());
+                }
+                self.push_frame(0x8, &body);
+                self.state = State::Closed;
+                Ok(false)
+            }
+            0x9 => {
+                self.push_frame(0xA, &payload);
+                Ok(true)
+            }
+            0xA => Ok(true),
+            0x1 | 0x2 => {
+                if self.in_message {
+                    return Err(WsError::Protocol(
+                        code::PROTOCOL_ERROR,
+                        "a new message began before the fragmented one ended".into(),
+                    ));
+                }
+                if fin {
+                    return Ok(on_message(&payload) && self.state == State::Open);
+                }
+                self.in_message = true;
+                self.message = payload;
+                Ok(true)
+            }
+            0x0 => {
+                if !self.in_message {
+                    return Err(WsError::Protocol(
+                        code::PROTOCOL_ERROR,
+                        "continuation frame without a message".into(),
+                    ));
+                }
+                if max != 0 && self.message.len() + payload.len() > max {
+                    return Err(WsError::TooBig);
+                }
+                self.message.extend_from_slice(&payload);
+                if !fin {
+                    return Ok(true);
+                }
+                self.in_message = false;
+                let message = std::mem::take(&mut self.message);
+                Ok(on_message(&message) && self.state == State::Open)
+            }
+            other => Err(WsError::Protocol(
+                code::PROTOCOL_ERROR,
+                format!("unknown opcode {other:#x}"),
+            )),
+        }
+    }
+
+    /// Frames the complete lines at the start of `lines` (each ending in `\n`) as text frames.
+    ///
+    /// Returns the bytes of `lines` used. While the handshake is pending nothing is used; once
+    /// closed, everything is used and dropped (nothing may follow a close frame).
+    pub fn frame_lines(&mut self, lines: &[u8]) -> usize {
+        match self.state {
+            State::Handshake => 0,
+            State::Closed => lines.len(),
+            State::Open | State::Draining(_) => {
+                let mut used = 0;
+                while let Some(n) = lines[used..].iter().position(|&b| b == b'\n') {
+                    let line = &lines[used..used + n];
+                    self.push_frame(0x1, line);
+                    used += n + 1;
+                }
+                used
+            }
+        }
+    }
+
+    /// The session is done: queues the close frame (1000, or the status of a failure).
+    pub fn finish(&mut self) {
+        match self.state {
+            State::Open => self.close(code::NORMAL, ""),
+            State::Draining(status) => self.close(status, "message too big"),
+            State::Handshake | State::Closed => self.state = State::Closed,
+        }
+    }
+
+    /// Queues a close frame (once); nothing is framed after it.
+    pub fn close(&mut self, status: u16, reason: &str) {
+        if matches!(self.state, State::Handshake | State::Closed) {
+            self.state = State::Closed;
+            return;
+        }
+        let mut body = status.to_be_bytes().to_vec();
+        let reason = reason.as_bytes();
+        body.extend_from_slice(&reason[..reason.len().min(123)]);
+        self.push_frame(0x8, &body);
+        self.state = State::Closed;
+    }
+
+    /// Bytes ready for the socket.
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    /// Marks `n` bytes of [`WsCodec::output`] as written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+            if self.out.capacity() > KEEP_OUTPUT {
+                self.out = Vec::new();
+            }
+        } else if self.out_pos > (1 << 20) && self.out_pos * 2 > self.out.len() {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    fn refuse(&mut self, status: &str, headers: &str, why: &str) -> WsError {
+        let body = format!("{why}\n");
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+             Connection: close\r\n{headers}\r\n{body}",
+            body.len()
+        );
+        self.push_out(response.as_bytes());
+        self.state = State::Closed;
+        self.inbuf = Vec::new();
+        WsError::Handshake(why.to_string())
+    }
+
+    fn push_out(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn push_frame(&mut self, opcode: u8, payload: &[u8]) {
+        self.out.push(0x80 | opcode);
+        let n = payload.len();
+        if n < 126 {
+            self.out.push(n as u8);
+        } else if n <= 0xFFFF {
+            self.out.push(126);
+            self.out.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            self.out.push(127);
+            self.out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        self.out.extend_from_slice(payload);
+    }
+}
+
+/// One decoded client frame.
+struct Frame {
+    fin: bool,
+    opcode: u8,
+    payload: Vec<u8>,
+    consumed: usize,
+}
+
+/// Decodes the frame at the start of `buf`, `None` when it is incomplete.
+fn parse_frame(buf: &[u8], max: usize) -> Result<Option<Frame>, WsError> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    let fin = buf[0] & 0x80 != 0;
+    if buf[0] & 0x70 != 0 {
+        return Err(WsError::Protocol(
+            code::PROTOCOL_ERROR,
+            "reserved bits set without a negotiated extension".into(),
+        ));
+    }
+    let opcode = buf[0] & 0x0F;
+    let masked = buf[1] & 0x80 != 0;
+    if !masked {
+        return Err(WsError::Protocol(
+            code::PROTOCOL_ERROR,
+            "client frames must be masked".into(),
+        ));
+    }
+    let (len, mut at) = match buf[1] & 0x7F {
+        126 if buf.len() < 4 => return Ok(None),
+        126 => (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 if buf.len() < 10 => return Ok(None),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(b), 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    if opcode >= 0x8 && (len > 125 || !fin) {
+        return Err(WsError::Protocol(
+            code::PROTOCOL_ERROR,
+            "control frames must be whole and at most 125 bytes".into(),
+        ));
+    }
+    if max != 0 && len > max as u64 {
+        return Err(WsError::TooBig);
+    }
+    let Ok(len) = usize::try_from(len) else {
+        return Err(WsError::TooBig);
+    };
+    if buf.len() < at + 4 + len {
+        return Ok(None);
+    }
+    let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+    at += 4;
+    let payload: Vec<u8> = buf[at..at + len]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ mask[i % 4])
+        .collect();
+    Ok(Some(Frame {
+        fin,
+        opcode,
+        payload,
+        consumed: at + len,
+    }))
+}
+
+/// An HTTP refusal of the upgrade.
+struct Refusal {
+    status: &'static str,
+    headers: &'static str,
+    why: String,
+}
+
+/// Checks the upgrade request head and computes `Sec-WebSocket-Accept`.
+fn accept_key(head: &[u8]) -> Result<String, Refusal> {
+    let bad = |why: &str| Refusal {
+        status: "400 Bad Request",
+        headers: "",
+        why: why.to_string(),
+    };
+    let text = std::str::from_utf8(head).map_err(|_| bad("the request head is not text"))?;
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (method, _path, version) = (parts.next(), parts.next(), parts.next());
+    if method != Some("GET") || !version.is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(bad("a WebSocket upgrade must be an HTTP/1.1 GET request"));
+    }
+    let mut upgrade = false;
+    let mut connection = false;
+    let mut key = None;
+    let mut ws_version = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let has_token = |token: &str| {
+            value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        };
+        match name.trim().to_ascii_lowercase().as_str() {
+            "upgrade" => upgrade |= has_token("websocket"),
+            "connection" => connection |= has_token("upgrade"),
+            "sec-websocket-key" => key = Some(value.to_string()),
+            "sec-websocket-version" => ws_version = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    if !upgrade || !connection {
+        return Err(Refusal {
+            status: "426 Upgrade Required",
+            headers: "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+            why: "this port serves Electrum over WebSocket only".to_string(),
+        });
+    }
+    if ws_version.as_deref() != Some("13") {
+        return Err(Refusal {
+            status: "426 Upgrade Required",
+            headers: "Sec-WebSocket-Version: 13\r\n",
+            why: "only WebSocket version 13 is supported".to_string(),
+        });
+    }
+    let key = key.ok_or_else(|| bad("Sec-WebSocket-Key is missing"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key.as_bytes())
+        .map_err(|_| bad("Sec-WebSocket-Key is not base64"))?;
+    if decoded.len() != 16 {
+        return Err(bad("Sec-WebSocket-Key must encode 16 bytes"));
+    }
+    Ok(accept_for(&key))
+}
+
+/// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key ‖ GUID)).
+pub fn accept_for(key: &str) -> String {
+    let mut input = key.as_bytes().to_vec();
+    input.extend_from_slice(ACCEPT_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1(&input))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// SHA-1 (FIPS 180-4), needed only for the handshake's accept key; not used for security.
+pub fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A827999),
+                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
+                _ => (b ^ c ^ d, 0xCA62C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, x) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// A client frame, masked with a fixed key.
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut f = vec![(u8::from(fin) << 7) | opcode];
+        let n = payload.len();
+        if n < 126 {
+            f.push(0x80 | n as u8);
+        } else if n <= 0xFFFF {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    fn open() -> WsCodec {
+        let mut c = WsCodec::new();
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        c.receive(head, 0, |_| true).unwrap();
+        let n = c.pending();
+        c.consume_output(n);
+        c
+    }
+
+    #[test]
+    fn sha1_matches_the_fips_vectors() {
+        assert_eq!(
+            hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(hex(&sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(&sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        assert_eq!(
+            hex(&sha1(&vec![b'a'; 1_000_000])),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
+        );
+    }
+
+    #[test]
+    fn accept_key_is_the_rfc_example() {
+        assert_eq!(
+            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let mut c = WsCodec::new();
+        let head = b"GET /any/path?x=1 HTTP/1.1\r\nhost: x\r\nupgrade: WebSocket\r\n\
+                     connection: keep-alive, Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     sec-websocket-version: 13\r\n\r\n";
+        c.receive(head, 0, |_| true).unwrap();
+        let out = String::from_utf8(c.output().to_vec()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 101 "), "{out}");
+        assert!(out.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(c.is_open());
+    }
+
+    #[test]
+    fn plain_http_and_old_versions_are_refused() {
+        let mut c = WsCodec::new();
+        let e = c.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0, |_| true);
+        assert!(matches!(e, Err(WsError::Handshake(_))));
+        assert!(String::from_utf8_lossy(c.output()).starts_with("HTTP/1.1 426 "));
+        let mut c = WsCodec::new();
+        let e = c.receive(
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+            0,
+            |_| true,
+        );
+        assert!(matches!(e, Err(WsError::Handshake(_))));
+        assert!(String::from_utf8_lossy(c.output()).contains("Sec-WebSocket-Version: 13"));
+    }
+
+    #[test]
+    fn fragmented_masked_messages_are_joined_and_pings_answered() {
+        let mut c = open();
+        let mut bytes = client_frame(false, 0x1, b"{\"a\":");
+        bytes.extend(client_frame(true, 0x9, b"hi"));
+        bytes.extend(client_frame(false, 0x0, b" 1"));
+        bytes.extend(client_frame(true, 0x0, b"}"));
+        let mut got = Vec::new();
+        // Byte by byte: frames split anywhere must still decode.
+        for b in &bytes {
+            c.receive(std::slice::from_ref(b), 100, |m| {
+                got.push(m.to_vec());
+                true
+            })
+            .unwrap();
+        }
+        assert_eq!(got, vec![b"{\"a\": 1}".to_vec()]);
+        assert_eq!(c.output(), &[0x8A, 2, b'h', b'i']);
+    }
+
+    #[test]
+    fn unmasked_oversized_and_stray_frames_close_the_connection() {
+        let mut c = open();
+        let e = c.receive(&[0x81, 0x01, b'x'], 0, |_| true);
+        assert_eq!(
+            e,
+            Err(WsError::Protocol(
+                1002,
+                "client frames must be masked".into()
+            ))
+        );
+        assert_eq!(&c.output()[..4], &[0x88, 30, 0x03, 0xEA]);
+        assert!(!c.is_open());
+
+        let mut c = open();
+        let e = c.receive(&client_frame(true, 0x1, &[b'x'; 200]), 100, |_| true);
+        assert_eq!(e, Err(WsError::TooBig));
+        assert_eq!(c.frame_lines(b"{\"error\":1}\n"), 12);
+        c.finish();
+        assert_eq!(c.output()[0], 0x81);
+        assert_eq!(&c.output()[13..17], &[0x88, 17, 0x03, 0xF1]);
+        assert!(!c.is_open());
+
+        let mut c = open();
+        let mut bytes = client_frame(false, 0x1, &[b'x'; 60]);
+        bytes.extend(client_frame(true, 0x0, &[b'x'; 60]));
+        assert_eq!(c.receive(&bytes, 100, |_| true), Err(WsError::TooBig));
+
+        let mut c = open();
+        let e = c.receive(&client_frame(true, 0x0, b"x"), 0, |_| true);
+        assert!(matches!(e, Err(WsError::Protocol(1002, _))));
+    }
+
+    #[test]
+    fn close_is_echoed_and_output_after_it_dropped() {
+        let mut c = open();
+        c.receive(&client_frame(true, 0x8, &1000u16.to_be_bytes()), 0, |_| {
+            true
+        })
+        .unwrap();
+        assert!(c.peer_closed());
+        assert_eq!(c.output(), &[0x88, 2, 0x03, 0xE8]);
+        assert_eq!(c.frame_lines(b"{}\n"), 3);
+        assert_eq!(c.output(), &[0x88, 2, 0x03, 0xE8]);
+    }
+
+    #[test]
+    fn lines_become_text_frames_with_the_right_length_encoding() {
+        let mut c = open();
+        let mut lines = b"{}\n".to_vec();
+        lines.extend(vec![b'x'; 300]);
+        lines.push(b'\n');
+        lines.extend(vec![b'y'; 70_000]);
+        lines.push(b'\n');
+        lines.extend(b"partial");
+        assert_eq!(c.frame_lines(&lines), lines.len() - 7);
+        let out = c.output();
+        assert_eq!(&out[..4], &[0x81, 2, b'{', b'}']);
+        assert_eq!(&out[4..8], &[0x81, 126, 0x01, 0x2C]);
+        let at = 8 + 300;
+        assert_eq!(&out[at..at + 2], &[0x81, 127]);
+        assert_eq!(&out[at + 2..at + 10], &70_000u64.to_be_bytes());
+    }
+}
