@@ -108,7 +108,14 @@ pub fn serve(
         mempool.clone(),
     );
     let settings = server_settings(&config, &daemon)?;
-    let mut handle = server::start(settings, Arc::new(methods)).map_err(|e| e.0)?;
+    let admin = crate::app_admin::AppAdmin {
+        network: config.network,
+        db_path: db_path.clone(),
+        daemon: daemon.clone(),
+        stop: stop.clone(),
+    };
+    let mut handle = server::start_with_admin(settings, Arc::new(methods), Some(Arc::new(admin)))
+        .map_err(|e| e.0)?;
     let addrs = handle.local_addrs().to_vec();
     for (service, addr) in config.services.iter().zip(&addrs) {
         log(&format!("serving {} on {addr}", service.protocol.name()));
@@ -130,7 +137,15 @@ pub fn serve(
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         if reload.swap(false, Ordering::Relaxed) {
-            log("SIGHUP: the TLS certificate is re-read when its files change");
+            match handle.reload_tls() {
+                server::Reload::Loaded => {
+                    log("SIGHUP: new TLS certificate in use for new connections")
+                }
+                server::Reload::Unchanged => log("SIGHUP: TLS certificate files unchanged"),
+                server::Reload::Kept(why) => {
+                    log(&format!("SIGHUP: keeping the old TLS certificate: {why}"))
+                }
+            }
         }
         if sync_thread.is_finished() {
             stop.store(true, Ordering::Relaxed);
@@ -315,13 +330,9 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
         let protocol = match service.protocol {
             Protocol::Tcp => server::Protocol::Tcp,
             Protocol::Ssl => server::Protocol::Ssl,
-            other => {
-                log(&format!(
-                    "{} services are not available in this build; skipping {service}",
-                    other.name()
-                ));
-                continue;
-            }
+            Protocol::Ws => server::Protocol::Ws,
+            Protocol::Wss => server::Protocol::Wss,
+            Protocol::Rpc => server::Protocol::Rpc,
         };
         let addr = bind_addr(service.host.clone(), service.port)?;
         services.push(server::Service { protocol, addr });
@@ -360,6 +371,8 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
         banner: banner(config, daemon, &defaults.banner),
         donation_address: config.donation_address.clone(),
         features: features(config),
+        log_sessions: Duration::from_secs(config.log_sessions_s),
+        anon_logs: config.anon_logs,
         ..defaults
     })
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod app_admin;
 pub mod chain;
 pub mod config;
 pub mod daemon;

@@ -12,6 +12,7 @@ keva-electrum — Electrum-protocol index server for Kevacoin
 USAGE:
     keva-electrum [--env-file FILE] [--VARIABLE=value ...]   run the server
     keva-electrum demo [--port PORT]                         run a demo chain and server on loopback
+    keva-electrum rpc [-p|--port PORT] COMMAND [ARGS]        admin commands (like electrumx_rpc)
     keva-electrum [--env-file FILE] ban TXID [REASON]        hide a transaction's keva content
     keva-electrum [--env-file FILE] unban TXID               show it again
     keva-electrum [--env-file FILE] banned                   list banned transactions
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("demo") => report(keva_electrum::app::run_demo(&args[1..])),
+        Some("rpc") => ExitCode::from(keva_electrum::admin::cli(&args[1..]) as u8),
         _ if moderation_command(&args).is_some() => report(moderate(&args)),
         _ => match server_config(&args) {
             Ok(config) => report(keva_electrum::app::run(config)),

@@ -1,0 +1,158 @@
+//! The chain side of the admin interface (`keva-electrum rpc …`): node, index and moderation
+//! commands; the server answers the session commands itself.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::chain::address::address_to_script;
+use crate::chain::hash::{from_hex, hash_from_hex, hash_to_hex};
+use crate::chain::keva::address_scripthash;
+use crate::chain::Network;
+use crate::daemon::Daemon;
+use crate::index::read::Reader;
+use crate::index::writer::set_ban;
+use crate::server::{Admin, RpcError};
+
+/// What the admin commands reach: the node client, the index file, the stop flag.
+pub struct AppAdmin {
+    pub network: Network,
+    pub db_path: PathBuf,
+    pub daemon: Daemon,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl AppAdmin {
+    fn reader(&self) -> Result<Reader, RpcError> {
+        Reader::open(&self.db_path, self.network, 2)
+            .map_err(|e| RpcError::bad_request(format!("cannot read the index: {e}")))
+    }
+
+    fn ban(&self, txid: &str, reason: Option<u32>) -> Result<Value, RpcError> {
+        let hash = hash_from_hex(txid)
+            .map_err(|e| RpcError::bad_request(format!("{txid:?} is not a transaction id: {e}")))?;
+        let changed = set_ban(&self.db_path, self.network, &hash, reason)
+            .map_err(|e| RpcError::bad_request(format!("cannot write the ban: {e}")))?;
+        let shown = hash_to_hex(&hash);
+        Ok(json!(match (reason.is_some(), changed) {
+            (true, _) => format!("banned {shown}"),
+            (false, true) => format!("unbanned {shown}"),
+            (false, false) => format!("{shown} was not banned"),
+        }))
+    }
+}
+
+impl Admin for AppAdmin {
+    fn getinfo(&self) -> Value {
+        let db_height = self
+            .reader()
+            .ok()
+            .and_then(|r| r.tip().ok().flatten())
+            .map_or(-1, |(h, _)| i64::from(h));
+        json!({
+            "coin": "Kevacoin",
+            "network": self.network.name(),
+            "daemon": self.daemon.current_url(),
+            "daemon height": self.daemon.block_count().ok(),
+            "db height": db_height,
+            "db": self.db_path.display().to_string(),
+        })
+    }
+
+    fn daemon_url(&self, url: Option<&str>) -> Result<Value, RpcError> {
+        match url {
+            None => Ok(json!(format!("using {}", self.daemon.current_url()))),
+            Some(_) => Err(RpcError::bad_request(
+                "switching nodes at run time is not supported: set DAEMON_URL (comma-separated \
+                 URLs fail over in turn) and restart",
+            )),
+        }
+    }
+
+    fn stop(&self) -> Result<Value, RpcError> {
+        self.stop.store(true, Ordering::Relaxed);
+        Ok(json!("stopping"))
+    }
+
+    fn reorg(&self, _count: u32) -> Result<Value, RpcError> {
+        Err(RpcError::bad_request(
+            "forced reorgs are not supported: the index follows the node's reorgs by itself",
+        ))
+    }
+
+    fn query(&self, items: &[String], limit: usize) -> Result<Value, RpcError> {
+        let reader = self.reader()?;
+        let mut lines = Vec::new();
+        for item in items {
+            let script = match address_to_script(item, self.network) {
+                Ok(s) => s,
+                Err(_) => from_hex(item).map_err(|_| {
+                    RpcError::bad_request(format!(
+                        "{item:?} is neither a {} address nor a script in hex",
+                        self.network.name()
+                    ))
+                })?,
+            };
+            let sh = address_scripthash(&script);
+            let fail = |e: crate::index::Error| RpcError::bad_request(format!("index read: {e}"));
+            let history = reader.history(&sh, limit.max(1)).map_err(fail)?;
+            let utxos = reader.utxos(&sh).map_err(fail)?;
+            let balance = reader.balance(&sh).map_err(fail)?;
+            lines.push(format!("{item}:"));
+            lines.push(format!(
+                "  history ({} shown, limit {limit}):",
+                history.len()
+            ));
+            for h in &history {
+                lines.push(format!("    {} height {}", hash_to_hex(&h.txid), h.height));
+            }
+            lines.push(format!("  UTXOs ({}):", utxos.len()));
+            for u in utxos.iter().take(limit) {
+                lines.push(format!(
+                    "    {}:{} {} sat at height {}",
+                    hash_to_hex(&u.txid),
+                    u.vout,
+                    u.value,
+                    u.height
+                ));
+            }
+            lines.push(format!(
+                "  balance: {balance} sat ({}.{:08} KVA)",
+                balance / 100_000_000,
+                balance % 100_000_000
+            ));
+        }
+        Ok(json!(lines))
+    }
+
+    fn keva_ban_tx(&self, txid: &str) -> Result<Value, RpcError> {
+        self.ban(txid, Some(0))
+    }
+
+    fn keva_unban_tx(&self, txid: &str) -> Result<Value, RpcError> {
+        self.ban(txid, None)
+    }
+
+    fn metrics(&self) -> String {
+        let height = self
+            .reader()
+            .ok()
+            .and_then(|r| r.tip().ok().flatten())
+            .map_or(-1, |(h, _)| i64::from(h));
+        let bytes: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", self.db_path.display())).ok())
+            .map(|m| m.len())
+            .sum();
+        format!(
+            "# HELP keva_electrum_db_height Height of the indexed tip.\n\
+             # TYPE keva_electrum_db_height gauge\n\
+             keva_electrum_db_height {height}\n\
+             # HELP keva_electrum_db_bytes Size of the SQLite index with its WAL.\n\
+             # TYPE keva_electrum_db_bytes gauge\n\
+             keva_electrum_db_bytes {bytes}\n"
+        )
+    }
+}
