@@ -20,6 +20,7 @@ mod endpoint;
 pub mod event_loop;
 pub mod framing;
 pub mod metrics;
+pub mod peers;
 pub mod pool;
 pub mod rpc;
 pub mod session;
@@ -31,6 +32,7 @@ pub mod ws;
 pub use admin::Admin;
 pub use backend::{Answer, Backend};
 pub use event_loop::ChainEvent;
+pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
 pub use rpc::RpcError;
 pub use settings::{Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
 pub use tls::Reload;
@@ -256,7 +258,28 @@ pub fn start_with_admin<B: Backend>(
         }
         None => None,
     };
+    let peers_tx = if settings.discovery.discovery == peers::Discovery::Off {
+        None
+    } else {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let publisher = notifier.clone();
+        let ctx = peers::Context {
+            settings: settings.discovery.clone(),
+            features: settings.features.clone(),
+            done: done_tx.clone(),
+            wake: notifier.wake.clone(),
+            publish: Box::new(move |reports| {
+                let _ = publisher.control.send(Control::Peers(reports));
+                publisher.wake.wake();
+            }),
+            logger: settings.logger.clone(),
+        };
+        peers::spawn(ctx, rx)
+            .map_err(|e| StartError(format!("cannot start the peer threads: {e}")))?;
+        Some(tx)
+    };
     let wiring = Wiring {
+        peers: peers_tx,
         jobs: jobs_tx,
         done: done_rx,
         control: control_rx,
