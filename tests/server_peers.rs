@@ -195,3 +195,52 @@ fn admin_add_peer_verifies_a_named_server() {
         peers_of(&a).as_array().is_some_and(|l| l.len() == 1)
     });
 }
+
+#[test]
+fn peers_of_a_verified_peer_are_learnt_and_verified_too() {
+    let (a, port_a) = peer_server(GENESIS, true, Duration::ZERO);
+    let (b, port_b) = peer_server(GENESIS, true, Duration::ZERO);
+    let (c, port_c) = peer_server(GENESIS, true, Duration::ZERO);
+    // C introduces itself to B; then B to A. A learns C from B's list.
+    let r = tcp(b.local_addrs()[0]).call(
+        "server.add_peer",
+        json!([features_of(port_c, GENESIS)]),
+        json!(1),
+    );
+    assert_eq!(r["result"], json!(true));
+    wait_for("B to list C", || {
+        peers_of(&b).as_array().is_some_and(|l| !l.is_empty())
+    });
+    let r = tcp(a.local_addrs()[0]).call(
+        "server.add_peer",
+        json!([features_of(port_b, GENESIS)]),
+        json!(1),
+    );
+    assert_eq!(r["result"], json!(true));
+    let ports = |s: &ServerHandle| -> Vec<String> {
+        let mut p: Vec<String> = peers_of(s)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[2][1].as_str().unwrap().to_string())
+            .collect();
+        p.sort();
+        p
+    };
+    let mut want_a = vec![format!("t{port_b}"), format!("t{port_c}")];
+    want_a.sort();
+    wait_for("A to list B and C", || ports(&a) == want_a);
+    let rows = send(a.local_addrs()[1].port(), "peers", &json!({}))
+        .unwrap()
+        .unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["source"] == json!("peer 127.0.0.1")),
+        "{rows}"
+    );
+    // Nobody lists itself.
+    assert!(!ports(&a).contains(&format!("t{port_a}")));
+    assert!(!ports(&c).contains(&format!("t{port_c}")));
+}

@@ -686,7 +686,10 @@ pub fn parse_real_name(name: &str) -> Result<(String, Option<u16>, Option<u16>),
         .ok_or_else(|| "add_peer: empty peer name".to_string())?;
     let (mut tcp, mut ssl) = (None, None);
     for p in parts {
-        let (letter, port) = p.split_at(1);
+        let (letter, port) = p.split_at(p.chars().next().map_or(0, char::len_utf8));
+        if letter == "v" || letter == "p" {
+            continue; // Protocol version and pruning: not needed to reach the peer.
+        }
         let port = if port.is_empty() {
             None
         } else {
@@ -698,7 +701,6 @@ pub fn parse_real_name(name: &str) -> Result<(String, Option<u16>, Option<u16>),
         match letter {
             "t" => tcp = Some(port.unwrap_or(DEFAULT_TCP)),
             "s" => ssl = Some(port.unwrap_or(DEFAULT_SSL)),
-            "v" | "p" => {}
             _ => {
                 return Err(format!(
                     "add_peer: unknown feature {p:?} (use tPORT or sPORT)"
