@@ -1,17 +1,23 @@
 //! The Electrum server: one mio event loop owning every socket, and a worker pool running requests.
 //!
 //! ```text
-//!  clients ─TCP/TLS─▶ event loop ──Job──▶ worker pool ──▶ Backend (index reads)
-//!                     (framing, JSON-RPC,  ◀─Done── (channel + mio::Waker)
-//!                      sessions, limits)   ◀─ChainEvent── sync / mempool threads (Notifier)
+//!  clients ─TCP/TLS/WS─▶ event loop ──Job──▶ worker pool ──▶ Backend (index reads)
+//!  admin ──rpc──────────▶ (framing,    ◀─Done── (channel + mio::Waker)
+//!                          JSON-RPC,   ──AdminJob─▶ admin thread ──▶ Admin (app)
+//!                          sessions,   ──PeerMsg──▶ peer manager + verifier threads
+//!                          limits)     ◀─Control── sync / mempool threads, peers, handle
 //! ```
 //!
 //! * [`session`] is the protocol state machine of one connection (no sockets; unit-tested).
-//! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS.
+//! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS and
+//!   [`ws`] adds WebSocket framing for `ws://` and `wss://`; [`tls`] reloads renewed certificates.
 //! * [`pool`] runs [`Backend`] calls on worker threads.
 //! * [`rpc`], [`framing`], [`cost`] hold the JSON-RPC dialect, line framing and cost accounting.
+//! * [`admin`] is the `rpc` service (`electrumx_rpc` commands), [`peers`] peer discovery,
+//!   [`metrics`] the counters behind the Prometheus endpoint and the session summary.
 //!
-//! Start with [`start`]; stop with [`ServerHandle::shutdown`] (or by dropping the handle).
+//! Start with [`start`] or [`start_with_admin`]; stop with [`ServerHandle::shutdown`] (or by
+//! dropping the handle).
 
 pub mod admin;
 pub mod backend;
