@@ -23,6 +23,11 @@ pub struct PrevOut {
 pub trait OutputLookup {
     /// The unspent-or-spent confirmed output at `outpoint`, if the index has it.
     fn confirmed_output(&mut self, outpoint: &OutPoint) -> Option<PrevOut>;
+
+    /// The hash of the indexed tip (internal order): a transaction that left the node's
+    /// mempool stays in the view while the node's tip is ahead of it, since it may sit in a
+    /// block the index has not committed yet (a payment must never be in neither).
+    fn indexed_tip(&mut self) -> Option<Hash32>;
 }
 
 /// One unconfirmed transaction with everything the protocol methods need, precomputed.
@@ -171,13 +176,13 @@ fn display_order(h: &Hash32) -> [u8; 32] {
 
 /// Shares the current snapshot between the mempool thread, the sync thread and the workers.
 ///
-/// The gate keeps the index and the mempool view consistent: a worker answers a request inside
-/// [`Mempool::consistent`], and the sync thread commits a block and drops its transactions from
-/// the view inside [`Mempool::commit_block`], so no request sees a payment in both or in neither.
+/// The sync thread commits a block and then drops its transactions from the view
+/// ([`Mempool::commit_block`]). A worker takes its snapshot *before* reading the index, so a
+/// payment is never in neither; when it is in both (the snapshot predates the commit), the
+/// methods leave out mempool entries the index already holds.
 #[derive(Clone, Default)]
 pub struct Mempool {
     current: Arc<RwLock<Arc<Snapshot>>>,
-    gate: Arc<RwLock<()>>,
 }
 
 impl Mempool {
@@ -202,21 +207,12 @@ impl Mempool {
         true
     }
 
-    /// Runs `f` with the current view while no block commit can happen: index reads made inside
-    /// `f` and the view agree.
-    pub fn consistent<R>(&self, f: impl FnOnce(&Arc<Snapshot>) -> R) -> R {
-        let _gate = self.gate.read();
-        let snapshot = self.snapshot();
-        f(&snapshot)
-    }
-
     /// Runs the index commit `commit` and removes the transactions it confirmed (and any
     /// mempool transaction spending the same outputs) from the view in one step.
     pub fn commit_block<R, E>(
         &self,
         commit: impl FnOnce() -> Result<(R, Vec<Hash32>, Vec<OutPoint>), E>,
     ) -> Result<(R, HashSet<Hash32>), E> {
-        let _gate = self.gate.write();
         let (result, mined, spent) = commit()?;
         let old = self.snapshot();
         let mined: HashSet<Hash32> = mined.into_iter().collect();
@@ -300,8 +296,27 @@ impl Poller {
         lookup: &mut dyn OutputLookup,
     ) -> Result<HashSet<Hash32>, crate::daemon::Error> {
         let base = self.mempool.snapshot();
-        let node_txids = self.daemon.raw_mempool()?;
+        let mut node_txids = self.daemon.raw_mempool()?;
+        let listed: HashSet<&Hash32> = node_txids.iter().collect();
+        let departed: Vec<Hash32> = base
+            .txs
+            .keys()
+            .filter(|t| !listed.contains(t))
+            .copied()
+            .collect();
+        if !departed.is_empty() {
+            // Read after the mempool list: if the node's tip is still the indexed one, the
+            // departed transactions were dropped or replaced, not mined into a newer block.
+            let node_tip = self.daemon.best_block_hash()?;
+            if lookup.indexed_tip() != Some(node_tip) {
+                node_txids.extend(departed.iter().copied());
+            }
+        }
         let missing = self.builder.missing(&base, &node_txids);
+        if missing.is_empty() && departed.is_empty() && self.builder.pending.is_empty() {
+            // Nothing arrived, left or waits for a parent: the view stands as it is.
+            return Ok(HashSet::new());
+        }
         let mut fetched = Vec::with_capacity(missing.len());
         for chunk in missing.chunks(500) {
             for raw in self.daemon.raw_transactions(chunk)?.into_iter().flatten() {
@@ -523,24 +538,23 @@ fn index(txs: HashMap<Hash32, Arc<MempoolTx>>, bytes: usize) -> Snapshot {
     }
 }
 
-/// ElectrumX's compact histogram: bins of at least 100 kvB growing by 10 %, rate = fee/vsize
-/// to 0.1 sat/vB, the last partial bin dropped.
+/// ElectrumX's compact histogram: `[rate, vsize]` pairs, rates (sat/vB, floored to 0.1)
+/// strictly descending, each vsize the total of its bin; bins close once they pass 100 kvB
+/// (the overshoot carried over), each next bin 10 % larger, and the last partial bin dropped.
 pub fn fee_histogram(entries: impl Iterator<Item = (u64, u64)>) -> Vec<(f64, u64)> {
-    let mut rates: Vec<(f64, u64)> = entries
-        .filter(|(_, vsize)| *vsize > 0)
-        .map(|(fee, vsize)| (((10 * fee) / vsize) as f64 / 10.0, vsize))
-        .collect();
-    rates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut by_rate: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for (fee, vsize) in entries.filter(|(_, vsize)| *vsize > 0) {
+        *by_rate.entry(fee.saturating_mul(10) / vsize).or_default() += vsize;
+    }
     let mut out = Vec::new();
     let mut bin_size: f64 = 100_000.0;
-    let mut cumulative: u64 = 0;
+    let mut carried: f64 = 0.0;
     let mut in_bin: u64 = 0;
-    for (i, (rate, vsize)) in rates.iter().enumerate() {
-        cumulative += vsize;
+    for (rate_tenths, vsize) in by_rate.iter().rev() {
         in_bin += vsize;
-        let next_is_lower = rates.get(i + 1).is_none_or(|n| n.0 < *rate);
-        if in_bin as f64 >= bin_size && next_is_lower {
-            out.push((*rate, cumulative));
+        if in_bin as f64 + carried > bin_size {
+            out.push((*rate_tenths as f64 / 10.0, in_bin));
+            carried += in_bin as f64 - bin_size;
             in_bin = 0;
             bin_size *= 1.1;
         }
@@ -560,8 +574,11 @@ mod tests {
         assert!(!h.is_empty());
         for pair in h.windows(2) {
             assert!(pair[0].0 > pair[1].0, "rates must strictly descend: {h:?}");
-            assert!(pair[0].1 < pair[1].1, "sizes are cumulative: {h:?}");
         }
-        assert!(h[0].1 >= 100_000);
+        // Each size is its own bin's total, never the running total.
+        let total: u64 = h.iter().map(|p| p.1).sum();
+        assert!(total <= 400 * 1000, "{h:?}");
+        assert!(h[0].1 > 100_000);
+        assert!(h.iter().all(|p| p.1 < 200_000), "{h:?}");
     }
 }

@@ -45,6 +45,27 @@ pub enum Fault {
     Close,
 }
 
+/// A lie about one block of the active chain, told until cleared, so tests can check that a
+/// follower refuses bad data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lie {
+    /// `getblock` serves the block with its coinbase changed: the merkle root no longer matches.
+    BadMerkleRoot,
+    /// The block is announced (`getblockhash`, `getbestblockhash`) and served with a header
+    /// naming a previous block that is not the one below it.
+    BadPrevHash,
+    /// `getblock` serves a block whose header does not hash to the hash asked for.
+    WrongHash,
+}
+
+/// A forged block: the hash announced for the lied-about height and the bytes served for it.
+struct Forgery {
+    height: u32,
+    lie: Lie,
+    announced: String,
+    served: String,
+}
+
 /// How to start a stand-in.
 #[derive(Clone, Debug)]
 pub struct DevNodeConfig {
@@ -92,6 +113,7 @@ struct FaultState {
 struct Shared {
     state: Mutex<NodeState>,
     faults: Mutex<FaultState>,
+    lie: Mutex<Option<Forgery>>,
     /// Accepted `Authorization` header values.
     auth: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -151,6 +173,7 @@ impl DevNode {
                 fault: None,
                 remaining: 0,
             }),
+            lie: Mutex::new(None),
             auth,
             stop: Arc::clone(&stop),
         });
@@ -342,6 +365,24 @@ impl DevNode {
         f.fault = fault;
     }
 
+    /// Lies about the block at `height` (≥ 1) until called with `None`; the lie is forged
+    /// from the block there now. Returns the hash announced for that height.
+    pub fn set_lie(&self, lie: Option<(u32, Lie)>) -> Result<Option<Hash32>, String> {
+        let forgery = match lie {
+            None => None,
+            Some((height, lie)) => Some(self.with_state(|s| forge(s, height, lie))?),
+        };
+        let announced = match &forgery {
+            Some(f) => Some(
+                crate::chain::hash::hash_from_hex(&f.announced)
+                    .map_err(|e| format!("forged hash: {e}"))?,
+            ),
+            None => None,
+        };
+        *self.shared.lie.lock() = forgery;
+        Ok(announced)
+    }
+
     /// Changes run-time settings (txindex, fee estimate, relay fee).
     pub fn set(&self, f: impl FnOnce(&mut Settings)) {
         self.with_state(|s| f(&mut s.settings))
@@ -365,6 +406,78 @@ impl DevNode {
 impl Drop for DevNode {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Builds the lie about the block at `height` from the block there now.
+fn forge(state: &NodeState, height: u32, lie: Lie) -> Result<Forgery, String> {
+    use crate::chain::hash::{hash_to_hex, to_hex};
+    use crate::chain::header::Header;
+    if height == 0 {
+        return Err("the genesis block cannot be lied about".into());
+    }
+    let mut block = state
+        .chain
+        .block(height)
+        .ok_or_else(|| format!("no block at height {height}"))?;
+    let real = block.header.hash();
+    let h = &block.header;
+    let rebuild = |prev: Hash32, time: u32| {
+        Header::build(
+            h.version(),
+            prev,
+            h.merkle_root(),
+            time,
+            h.bits(),
+            h.height(),
+            h.cn_fields(),
+        )
+    };
+    let header = match lie {
+        Lie::BadMerkleRoot => {
+            block.txs[0].outputs[0].value ^= 1;
+            None
+        }
+        Lie::WrongHash => Some(rebuild(h.prev_hash(), h.time().wrapping_add(1))),
+        Lie::BadPrevHash => {
+            let mut prev = h.prev_hash();
+            prev[0] ^= 0xff;
+            Some(rebuild(prev, h.time()))
+        }
+    };
+    if let Some(header) = header {
+        block.header = header;
+    }
+    let announced = match lie {
+        Lie::BadPrevHash => block.header.hash(),
+        Lie::BadMerkleRoot | Lie::WrongHash => real,
+    };
+    Ok(Forgery {
+        height,
+        lie,
+        announced: hash_to_hex(&announced),
+        served: to_hex(&block.serialize()),
+    })
+}
+
+/// The forged answer to `method`, when the current lie covers it.
+fn lie_answer(shared: &Shared, method: &str, params: &[Value]) -> Option<Value> {
+    let lie = shared.lie.lock();
+    let f = lie.as_ref()?;
+    match method {
+        "getblock" => {
+            let asked = params.first()?.as_str()?;
+            let verbosity = params.get(1).and_then(Value::as_u64).unwrap_or(1);
+            (asked == f.announced && verbosity == 0).then(|| json!(f.served))
+        }
+        "getblockhash" if f.lie == Lie::BadPrevHash => {
+            (params.first()?.as_u64()? == u64::from(f.height)).then(|| json!(f.announced))
+        }
+        "getbestblockhash" if f.lie == Lie::BadPrevHash => {
+            let tip = shared.state.lock().chain.height();
+            (tip == f.height).then(|| json!(f.announced))
+        }
+        _ => None,
     }
 }
 
@@ -465,6 +578,9 @@ fn one(shared: &Shared, req: &Value) -> (u16, Value) {
         Some(Value::Array(a)) => a.clone(),
         Some(_) => return (500, rpc_error(&id, -32600, "Params must be an array")),
     };
+    if let Some(v) = lie_answer(shared, method, &params) {
+        return (200, json!({"result": v, "error": null, "id": id}));
+    }
     let result = {
         let mut state = shared.state.lock();
         rpc::dispatch(&mut state, method, &params)

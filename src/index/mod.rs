@@ -25,19 +25,30 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     msg: String,
+    storage: bool,
 }
 
 impl Error {
     /// Builds an error from a message that says what is wrong and where.
     pub fn new(msg: impl Into<String>) -> Error {
-        Error { msg: msg.into() }
+        Error {
+            msg: msg.into(),
+            storage: false,
+        }
     }
 
     /// Prefixes the message with what was being done.
     pub fn context(self, ctx: impl fmt::Display) -> Error {
         Error {
             msg: format!("{ctx}: {}", self.msg),
+            storage: self.storage,
         }
+    }
+
+    /// Whether the disk refused a write (full, read-only, I/O error): the index is intact and
+    /// writing can resume once the operator fixes the disk.
+    pub fn is_storage(&self) -> bool {
+        self.storage
     }
 
     /// The full message.
@@ -56,7 +67,22 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Error {
-        Error::new(format!("SQLite: {e}"))
+        use rusqlite::ErrorCode;
+        let storage = matches!(
+            e.sqlite_error_code(),
+            Some(
+                ErrorCode::DiskFull
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+            )
+        );
+        Error {
+            msg: format!("SQLite: {e}"),
+            storage,
+        }
     }
 }
 

@@ -535,3 +535,21 @@ fn collect_history(mut rows: rusqlite::Rows<'_>) -> Result<Vec<HistoryItem>> {
     }
     Ok(out)
 }
+
+/// The mempool resolves spent outputs and checks the indexed tip through the same reader.
+impl crate::mempool::OutputLookup for Reader {
+    fn confirmed_output(
+        &mut self,
+        outpoint: &crate::chain::OutPoint,
+    ) -> Option<crate::mempool::PrevOut> {
+        let out = self.output(&outpoint.txid, outpoint.vout).ok()??;
+        Some(crate::mempool::PrevOut {
+            scripthash: out.scripthash?,
+            value: out.value,
+        })
+    }
+
+    fn indexed_tip(&mut self) -> Option<Hash32> {
+        self.tip().ok().flatten().map(|(_, hash)| hash)
+    }
+}

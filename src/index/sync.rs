@@ -12,8 +12,10 @@ use crossbeam_channel::Sender;
 use super::prefetch::Prefetcher;
 use super::writer::{Touched, Writer};
 use super::{Error, Result, REORG_LIMIT};
+use crate::chain::OutPoint;
 use crate::chain::{hash::hash_to_hex, Hash32};
 use crate::daemon::Daemon;
+use crate::mempool::Mempool;
 
 /// Where log lines go (the server passes its logger; tests pass a silent one).
 pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -84,6 +86,11 @@ pub struct Syncer {
     config: SyncConfig,
     events: Option<Sender<ChainEvent>>,
     stop: Arc<AtomicBool>,
+    /// The mempool view kept consistent with each commit, when the server runs one.
+    mempool: Option<Mempool>,
+    /// Txids and spent outpoints of the blocks in the open transaction (for the mempool).
+    mined: Vec<Hash32>,
+    spent: Vec<OutPoint>,
 }
 
 impl Syncer {
@@ -101,7 +108,17 @@ impl Syncer {
             config,
             events,
             stop,
+            mempool: None,
+            mined: Vec::new(),
+            spent: Vec::new(),
         }
+    }
+
+    /// Keeps `mempool` consistent with the index: each commit removes the transactions it
+    /// confirmed (and their conflicts) from the view in the same step.
+    pub fn with_mempool(mut self, mempool: Mempool) -> Syncer {
+        self.mempool = Some(mempool);
+        self
     }
 
     /// The writer (e.g. to read the tip).
@@ -115,17 +132,62 @@ impl Syncer {
     }
 
     /// Runs until `stop` is set: sync to the node's tip, then poll for new blocks. An error
-    /// that retrying cannot fix (a reorg deeper than the limit, a corrupt index) ends it.
+    /// that retrying cannot fix (a reorg deeper than the limit, a corrupt index) ends it; a
+    /// failing node or disk pauses it (the indexed chain stays served) until they recover.
     pub fn run(&mut self) -> Result<()> {
         let mut last_node_error: Option<Instant> = None;
+        let mut last_disk_error: Option<Instant> = None;
+        let quiet =
+            |last: Option<Instant>| last.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
         while !self.stopped() {
             match self.sync_once() {
-                Ok(_) => last_node_error = None,
+                Ok(_) => {
+                    if last_disk_error.take().is_some() {
+                        (self.config.log)(&format!(
+                            "the index is writable again; sync resumed at height {}",
+                            self.writer.state().height
+                        ));
+                    }
+                    if last_node_error.take().is_some() {
+                        (self.config.log)(&format!(
+                            "the node answers correctly again; sync resumed at height {}",
+                            self.writer.state().height
+                        ));
+                    }
+                }
                 Err(SyncError::Node(e)) => {
                     // The node may be restarting; keep trying, but do not flood the log.
-                    if !last_node_error.is_some_and(|t| t.elapsed() <= Duration::from_secs(60)) {
-                        (self.config.log)(&format!("{e}; retrying"));
+                    if quiet(last_node_error) {
+                        (self.config.log)(&format!(
+                            "{e}; still serving the indexed chain at height {}; retrying",
+                            self.writer.state().height
+                        ));
                         last_node_error = Some(Instant::now());
+                    }
+                }
+                Err(SyncError::Storage(e)) if self.writer.is_read_only() => {
+                    if quiet(last_disk_error) {
+                        (self.config.log)(&format!(
+                            "cannot write the index {}: {e}: it was opened without write \
+                             permission. Sync is paused and the indexed chain (height {}) is \
+                             still served; make DB_DIRECTORY and its files writable by this user \
+                             and restart the server",
+                            self.writer.path().display(),
+                            self.writer.state().height
+                        ));
+                        last_disk_error = Some(Instant::now());
+                    }
+                }
+                Err(SyncError::Storage(e)) => {
+                    if quiet(last_disk_error) {
+                        (self.config.log)(&format!(
+                            "cannot write the index {}: {e}. Sync is paused and the indexed chain \
+                             (height {}) is still served; free disk space or make DB_DIRECTORY \
+                             writable and sync resumes by itself",
+                            self.writer.path().display(),
+                            self.writer.state().height
+                        ));
+                        last_disk_error = Some(Instant::now());
                     }
                 }
                 Err(SyncError::Fatal(e)) => return Err(e),
@@ -160,6 +222,17 @@ impl Syncer {
 
     /// Brings the index to the node's current tip (following a reorg if there is one).
     pub fn sync_once(&mut self) -> std::result::Result<SyncReport, SyncError> {
+        let result = self.sync_round();
+        if matches!(result, Err(SyncError::Storage(_))) {
+            // Nothing of the failed transaction reached the file: drop it and start the next
+            // round from the committed tip.
+            self.discard_pending();
+            self.writer.abort().map_err(write_err)?;
+        }
+        result
+    }
+
+    fn sync_round(&mut self) -> std::result::Result<SyncReport, SyncError> {
         let node_height = self.daemon.block_count().map_err(node_err)?;
         let ours = self.writer.state().height;
         let fork = self.find_fork(node_height)?;
@@ -197,9 +270,9 @@ impl Syncer {
         )
         .map_err(SyncError::Fatal)?;
         self.writer.set_track_touched(self.writer.state().caught_up);
-        self.writer.begin().map_err(SyncError::Fatal)?;
+        self.writer.begin().map_err(write_err)?;
         if depth > 0 {
-            self.writer.rollback_to(fork).map_err(SyncError::Fatal)?;
+            self.writer.rollback_to(fork).map_err(write_err)?;
         }
         let mut pending_depth = depth;
         let mut progress = Progress::new(first, node_height, &self.config);
@@ -214,14 +287,31 @@ impl Syncer {
                     return Err(SyncError::Node(e));
                 }
             };
+            if let Some(e) = self.refusal(&block) {
+                // The node's answer does not continue our chain: keep what is complete and
+                // ask again next round.
+                self.commit_if_safe(ours, pending_depth)?;
+                return Err(SyncError::Node(e));
+            }
             let n = block.tx_count();
             if let Err(e) = self
                 .writer
                 .begin()
                 .and_then(|_| self.writer.apply_block(&block))
             {
-                self.writer.abort().map_err(SyncError::Fatal)?;
-                return Err(SyncError::Fatal(e));
+                self.discard_pending();
+                self.writer.abort().map_err(write_err)?;
+                return Err(write_err(e));
+            }
+            if self.mempool.is_some() {
+                self.mined.extend_from_slice(&block.txids);
+                self.spent.extend(
+                    block
+                        .block
+                        .txs
+                        .iter()
+                        .flat_map(|tx| tx.inputs.iter().map(|i| i.prevout)),
+                );
             }
             report.blocks += 1;
             report.txs += n as u64;
@@ -266,9 +356,7 @@ impl Syncer {
         }
         (self.config.log)("initial sync reached the node's tip; building the remaining indexes");
         let t = Instant::now();
-        self.writer
-            .finish_initial_sync()
-            .map_err(SyncError::Fatal)?;
+        self.writer.finish_initial_sync().map_err(write_err)?;
         (self.config.log)(&format!(
             "indexes built in {:.1}s",
             t.elapsed().as_secs_f64()
@@ -283,14 +371,34 @@ impl Syncer {
         pending_depth: u32,
     ) -> std::result::Result<(), SyncError> {
         if pending_depth > 0 && self.writer.state().height < old_height {
-            self.writer.abort().map_err(SyncError::Fatal)
+            self.discard_pending();
+            self.writer.abort().map_err(write_err)
         } else {
             self.commit(pending_depth)
         }
     }
 
+    fn discard_pending(&mut self) {
+        self.mined.clear();
+        self.spent.clear();
+    }
+
     fn commit(&mut self, reorg_depth: u32) -> std::result::Result<(), SyncError> {
-        let touched = self.writer.commit().map_err(SyncError::Fatal)?;
+        let mined = std::mem::take(&mut self.mined);
+        let spent = std::mem::take(&mut self.spent);
+        let touched = match &self.mempool {
+            None => self.writer.commit().map_err(write_err)?,
+            Some(mempool) => {
+                let writer = &mut self.writer;
+                let (mut touched, unconfirmed) = mempool
+                    .commit_block(|| writer.commit().map(|t| (t, mined, spent)))
+                    .map_err(write_err)?;
+                if !touched.all {
+                    touched.scripthashes.extend(unconfirmed);
+                }
+                touched
+            }
+        };
         let s = self.writer.state();
         if let (Some(events), Some(hash)) = (&self.events, s.hash) {
             let _ = events.send(ChainEvent {
@@ -301,6 +409,33 @@ impl Syncer {
             });
         }
         Ok(())
+    }
+
+    /// Why `block` cannot be applied on the indexed tip, when the node sent one that does not
+    /// continue it (a lying node, or its chain changed between two calls).
+    fn refusal(&self, block: &super::prepared::PreparedBlock) -> Option<Error> {
+        let s = self.writer.state();
+        let shown = hash_to_hex(&block.hash);
+        if i64::from(block.height) != s.height + 1 {
+            return Some(Error::new(format!(
+                "refused block {shown} from the node: it came for height {} but the index \
+                 expects {}",
+                block.height,
+                s.height + 1
+            )));
+        }
+        let prev = block.block.header.prev_hash();
+        match s.hash {
+            Some(tip) if tip != prev => Some(Error::new(format!(
+                "refused block {shown} at height {} from the node: its previous block is {} \
+                 but the index has {} at height {}",
+                block.height,
+                hash_to_hex(&prev),
+                hash_to_hex(&tip),
+                s.height
+            ))),
+            _ => None,
+        }
     }
 
     /// The highest height where the index and the node agree (-1 for an empty index).
@@ -322,7 +457,7 @@ impl Syncer {
             let mine = self
                 .writer
                 .block_hashes(lo, i64::from(count))
-                .map_err(SyncError::Fatal)?;
+                .map_err(write_err)?;
             for h in (lo..=top).rev() {
                 let i = (h - lo) as usize;
                 if mine.get(i).is_some() && mine.get(i) == theirs.get(i) {
@@ -352,19 +487,30 @@ impl Syncer {
 pub enum SyncError {
     /// The node could not be reached or answered badly; the next round retries.
     Node(Error),
-    /// The index cannot follow (deep reorg, corrupt index, disk error).
+    /// The disk refused a write (full, read-only): nothing was damaged; retry once it is fixed.
+    Storage(Error),
+    /// The index cannot follow (deep reorg, corrupt index).
     Fatal(Error),
 }
 
 impl std::fmt::Display for SyncError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SyncError::Node(e) | SyncError::Fatal(e) => e.fmt(f),
+            SyncError::Node(e) | SyncError::Storage(e) | SyncError::Fatal(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for SyncError {}
+
+/// A failed index write: the disk's fault (retryable) or the index's (fatal).
+fn write_err(e: Error) -> SyncError {
+    if e.is_storage() {
+        SyncError::Storage(e)
+    } else {
+        SyncError::Fatal(e)
+    }
+}
 
 fn node_err(e: crate::daemon::Error) -> SyncError {
     SyncError::Node(Error::new(e.to_string()))

@@ -75,6 +75,14 @@ impl Writer {
         Ok(w)
     }
 
+    /// Whether SQLite could only open the file for reading (no write permission then): such
+    /// an index is served as it is until the server is restarted with write access.
+    pub fn is_read_only(&self) -> bool {
+        self.conn
+            .is_readonly(rusqlite::DatabaseName::Main)
+            .unwrap_or(false)
+    }
+
     /// The index file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -164,7 +172,10 @@ impl Writer {
     /// Abandons the open transaction and reloads the committed state.
     pub fn abort(&mut self) -> Result<()> {
         if self.in_txn {
-            self.conn.execute_batch("ROLLBACK")?;
+            // SQLite may have rolled back already (e.g. after SQLITE_FULL).
+            if !self.conn.is_autocommit() {
+                self.conn.execute_batch("ROLLBACK")?;
+            }
             self.in_txn = false;
         }
         self.history.clear();

@@ -389,7 +389,6 @@ impl Session {
     }
 
     fn account_input(&mut self, bytes: usize, now: Instant, limits: &Limits, eff: &mut Effects) {
-        self.last_recv = now;
         self.stats.bytes_in += bytes as u64;
         if self.cost.bump_bandwidth(bytes, limits) {
             self.recalc_now(now, limits, eff);
@@ -572,6 +571,8 @@ impl Session {
     }
 
     fn handle_line(&mut self, line: &[u8], now: Instant, shared: &Shared, eff: &mut Effects) {
+        // Only whole messages keep a session alive: a client dribbling bytes does not.
+        self.last_recv = now;
         let limits = &shared.settings.limits;
         match parse_line(line) {
             Message::Error(error) => {

@@ -500,6 +500,24 @@ fn slow_requests_time_out_with_102_and_idle_sessions_close() {
 }
 
 #[test]
+fn dribbled_bytes_do_not_keep_a_session_alive() {
+    let mut h = Harness::with_limits(Limits {
+        session_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    });
+    for byte in b"{\"method\":\"echo\"," {
+        h.now += Duration::from_secs(5);
+        h.send(&[*byte]);
+        h.tick();
+    }
+    assert_eq!(
+        h.session.closing(),
+        Some(Closing::Now),
+        "a partial line is not activity"
+    );
+}
+
+#[test]
 fn eof_drains_pending_work_before_closing() {
     let mut h = Harness::new();
     h.send(b"{\"method\":\"echo\",\"id\":1}\n");

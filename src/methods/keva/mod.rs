@@ -1,0 +1,248 @@
+//! The Kevacoin methods `blockchain.keva.get_keyvalues`, `get_hashtag`,
+//! `get_keyvalue_reactions` and `get_transactions_info`, with the reference server's result
+//! shapes (see the server specification §3).
+//!
+//! * [`view`]: per-transaction lookups shared by the lists (operation, counts, time, profile).
+//! * [`reactions`]: one post with its replies.
+//! * [`txinfo`]: input/output summaries.
+//!
+//! Lists page by `tx_num`, the chain position the index numbers transactions with: 25 items
+//! per page, newest first, `min_tx_num` the smallest tx_num fetched (banned items included, so
+//! paging always moves on) or -1 when the page is empty.
+
+pub mod reactions;
+pub mod txinfo;
+pub mod view;
+
+use serde_json::{json, Map, Value};
+
+use super::params::scripthash;
+use super::{arg, index_failure, Ctx, Method};
+use crate::chain::keva::{index_scripthash, namespace_to_string};
+use crate::chain::Hash32;
+use crate::index::read::HistoryItem;
+use crate::server::rpc::py_str;
+use crate::server::RpcError;
+use view::{put_op_fields, txid_json, View};
+
+/// The keva methods, looked up after the standard ones.
+pub const METHODS: &[Method] = &[
+    Method::new(
+        "blockchain.keva.get_keyvalues",
+        &["scripthash", "start_tx_num"],
+        &[],
+        get_keyvalues,
+    ),
+    Method::new(
+        "blockchain.keva.get_hashtag",
+        &["scripthash", "start_tx_num"],
+        &[],
+        get_hashtag,
+    ),
+    Method::new(
+        "blockchain.keva.get_keyvalue_reactions",
+        &["tx_hash", "start_tx_num"],
+        &[],
+        reactions::get_keyvalue_reactions,
+    ),
+    Method::new(
+        "blockchain.keva.get_transactions_info",
+        &["txs", "namespace_info"],
+        &[],
+        txinfo::get_transactions_info,
+    ),
+];
+
+/// Confirmed items per page (the reference's `HASHTAG_LIMIT`).
+pub const PAGE_SIZE: usize = 25;
+
+/// `blockchain.keva.get_keyvalues(scripthash, start_tx_num)`: the history of a keva index
+/// entry (usually a namespace), unconfirmed operations first on the first page.
+pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    let below = start_tx_num(arg(args, 1))?;
+    let page = ctx
+        .reader
+        .history_page(&sh, below, PAGE_SIZE)
+        .map_err(index_failure)?;
+    let mut view = View::new(ctx);
+    let mut items = Vec::with_capacity(page.len());
+    if below.is_none() {
+        for tx in view.unconfirmed(&sh)? {
+            let Some(op) = view::mempool_op(&tx) else {
+                continue;
+            };
+            let mut item = Map::new();
+            item.insert("tx_hash".into(), txid_json(&tx.txid));
+            item.insert("height".into(), json!(tx.height()));
+            put_counts(&mut item, view.counts(&tx.txid)?);
+            put_op_fields(&mut item, &op);
+            items.push(Value::Object(item));
+        }
+    }
+    for entry in &page {
+        let Some(op) = view.confirmed_op(entry)? else {
+            continue;
+        };
+        let mut item = Map::new();
+        item.insert("tx_hash".into(), txid_json(&entry.txid));
+        item.insert("height".into(), json!(entry.height));
+        put_counts(&mut item, view.counts(&entry.txid)?);
+        put_op_fields(&mut item, &op);
+        put_time(&mut item, &mut view, entry.height)?;
+        items.push(Value::Object(item));
+    }
+    ctx.bump_cost(0.2 + items.len() as f64 * 0.005);
+    Ok(json!({"keyvalues": items, "min_tx_num": min_tx_num(&page)}))
+}
+
+/// `blockchain.keva.get_hashtag(scripthash, start_tx_num)`: confirmed posts carrying a tag,
+/// with their namespace's profile; tags in `BANNED_HASHTAGS` have none.
+pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    if is_banned_hashtag(ctx, &sh) {
+        return Ok(json!({"hashtags": [], "min_tx_num": -1}));
+    }
+    let below = start_tx_num(arg(args, 1))?;
+    let page = ctx
+        .reader
+        .history_page(&sh, below, PAGE_SIZE)
+        .map_err(index_failure)?;
+    let mut view = View::new(ctx);
+    let mut items = Vec::with_capacity(page.len());
+    for entry in &page {
+        let Some(op) = view.confirmed_op(entry)? else {
+            continue;
+        };
+        let profile = view.profile(op.namespace())?;
+        let mut item = Map::new();
+        item.insert("tx_hash".into(), txid_json(&entry.txid));
+        item.insert("displayName".into(), profile.display_name_json());
+        item.insert("height".into(), json!(entry.height));
+        item.insert("shortCode".into(), profile.short_code_json());
+        put_counts(&mut item, view.counts(&entry.txid)?);
+        item.insert(
+            "namespace".into(),
+            json!(namespace_to_string(op.namespace())),
+        );
+        put_op_fields(&mut item, &op);
+        put_time(&mut item, &mut view, entry.height)?;
+        items.push(Value::Object(item));
+    }
+    ctx.bump_cost(0.2 + items.len() as f64 * 0.01);
+    Ok(json!({"hashtags": items, "min_tx_num": min_tx_num(&page)}))
+}
+
+/// Whether `sh` is the index scripthash of a tag listed in `BANNED_HASHTAGS`.
+fn is_banned_hashtag(ctx: &Ctx, sh: &Hash32) -> bool {
+    ctx.config
+        .banned_hashtags
+        .iter()
+        .any(|tag| index_scripthash(tag.as_bytes()) == *sh)
+}
+
+/// The paging parameter as the reference reads it (`-1 if not x else int(x)`): `None` for the
+/// first page (any falsy or negative value; tx_num 0 is the never-indexed genesis coinbase,
+/// so "below 0" could only ever be empty), else only items with a smaller tx_num.
+pub fn start_tx_num(value: &Value) -> Result<Option<i64>, RpcError> {
+    let invalid = || RpcError::bad_request(format!("{} should be an integer", py_str(value)));
+    let n: i64 = match value {
+        Value::Null => return Ok(None),
+        Value::Bool(b) => i64::from(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i,
+            (None, Some(f)) if f.is_finite() => {
+                if f >= i64::MAX as f64 {
+                    i64::MAX
+                } else {
+                    f.trunc() as i64
+                }
+            }
+            _ => return Err(invalid()),
+        },
+        Value::String(s) if s.is_empty() => return Ok(None),
+        Value::String(s) => parse_decimal(s).ok_or_else(invalid)?,
+        Value::Array(a) if a.is_empty() => return Ok(None),
+        Value::Object(o) if o.is_empty() => return Ok(None),
+        _ => return Err(invalid()),
+    };
+    Ok((n > 0).then_some(n))
+}
+
+/// Python `int(str)` for decimal text: surrounding whitespace, a sign, digits with single
+/// underscores between them; saturates beyond `i64`.
+fn parse_decimal(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (negative, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    {
+        return None;
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    let magnitude = clean.parse::<i64>().unwrap_or(i64::MAX);
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// The smallest tx_num of a fetched page (newest first), or -1 when it is empty.
+fn min_tx_num(page: &[HistoryItem]) -> i64 {
+    page.last().map_or(-1, |h| h.tx_num)
+}
+
+/// Adds `replies`, `shares` and `likes`.
+fn put_counts(item: &mut Map<String, Value>, counts: [u64; 3]) {
+    item.insert("replies".into(), json!(counts[0]));
+    item.insert("shares".into(), json!(counts[1]));
+    item.insert("likes".into(), json!(counts[2]));
+}
+
+/// Adds `time` from the header of the block at `height`.
+fn put_time(item: &mut Map<String, Value>, view: &mut View, height: u32) -> Result<(), RpcError> {
+    if let Some(t) = view.time(height)? {
+        item.insert("time".into(), json!(t));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_parameter_accepts_what_wallets_send() {
+        for first in [
+            json!(-1),
+            json!(0),
+            json!(null),
+            json!("-1"),
+            json!(""),
+            json!(false),
+            json!("0"),
+            json!(-7),
+            json!([]),
+        ] {
+            assert_eq!(start_tx_num(&first).unwrap(), None, "{first}");
+        }
+        assert_eq!(start_tx_num(&json!(1005)).unwrap(), Some(1005));
+        assert_eq!(start_tx_num(&json!("1005")).unwrap(), Some(1005));
+        assert_eq!(start_tx_num(&json!(" 1_005 ")).unwrap(), Some(1005));
+        assert_eq!(start_tx_num(&json!(12.9)).unwrap(), Some(12));
+        assert_eq!(start_tx_num(&json!(true)).unwrap(), Some(1));
+        assert_eq!(
+            start_tx_num(&json!("abc")).unwrap_err().message,
+            "abc should be an integer"
+        );
+        assert_eq!(
+            start_tx_num(&json!([1])).unwrap_err().message,
+            "[1] should be an integer"
+        );
+        assert_eq!(start_tx_num(&json!("1.5")).unwrap_err().code, 1);
+    }
+}

@@ -1,0 +1,387 @@
+//! What every keva method reads about a keva transaction, each piece a bounded number of
+//! indexed lookups: its operation (hidden when banned), its reaction counts, the time of its
+//! block, and the profile of its namespace; memoized for the length of one call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+use super::super::{index_failure, Ctx};
+use crate::chain::hash::hash_to_hex;
+use crate::chain::keva::{index_scripthash, parse_keva_script, KevaOp, PROFILE_KEY};
+use crate::chain::Hash32;
+use crate::index::read::{reaction_scripthash, HistoryItem};
+use crate::mempool::MempoolTx;
+use crate::server::RpcError;
+
+/// Reply, share and like index kinds (`00 01`, `00 02`, `00 03` ‖ txid).
+pub const REPLY: u8 = 1;
+/// See [`REPLY`].
+pub const SHARE: u8 = 2;
+/// See [`REPLY`].
+pub const LIKE: u8 = 3;
+
+/// How hashtag and reaction items name a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Profile {
+    /// Short code (`None` while the registration is unconfirmed) and display name.
+    Known {
+        short_code: Option<String>,
+        display_name: String,
+    },
+    /// The latest profile entry is banned: the reference's `('', -1)`.
+    Hidden,
+}
+
+impl Profile {
+    /// The `shortCode` field: the code as a string, or -1 when there is none to show.
+    pub fn short_code_json(&self) -> Value {
+        match self {
+            Profile::Known {
+                short_code: Some(c),
+                ..
+            } => Value::String(c.clone()),
+            _ => json!(-1),
+        }
+    }
+
+    /// The `displayName` field.
+    pub fn display_name_json(&self) -> Value {
+        match self {
+            Profile::Known { display_name, .. } => Value::String(display_name.clone()),
+            Profile::Hidden => Value::String(String::new()),
+        }
+    }
+}
+
+/// Lookups of one keva call over the index reader and the mempool snapshot, with memos.
+pub struct View<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    times: HashMap<u32, Option<u32>>,
+    profiles: HashMap<Vec<u8>, Profile>,
+}
+
+impl<'a, 'c> View<'a, 'c> {
+    /// A view for one call.
+    pub fn new(ctx: &'a Ctx<'c>) -> Self {
+        View {
+            ctx,
+            times: HashMap::new(),
+            profiles: HashMap::new(),
+        }
+    }
+
+    /// The call's context.
+    pub fn ctx(&self) -> &'a Ctx<'c> {
+        self.ctx
+    }
+
+    /// The keva operation of a confirmed history entry; `None` when banned or not keva.
+    pub fn confirmed_op(&self, item: &HistoryItem) -> Result<Option<KevaOp>, RpcError> {
+        let reader = self.ctx.reader;
+        if reader.is_banned(&item.txid).map_err(index_failure)? {
+            return Ok(None);
+        }
+        Ok(reader
+            .keva_op(item.tx_num)
+            .map_err(index_failure)?
+            .map(|row| row.op))
+    }
+
+    /// Unconfirmed transactions touching `sh`, newest first (a transaction before the ones
+    /// it spends from), leaving out any the index already holds: between a block commit and
+    /// the next mempool refresh a mined transaction is in both.
+    pub fn unconfirmed(&self, sh: &Hash32) -> Result<Vec<Arc<MempoolTx>>, RpcError> {
+        let txs = self.unmined(sh)?;
+        let depths: Vec<usize> = txs.iter().map(|t| self.mempool_depth(&t.txid)).collect();
+        let mut order: Vec<usize> = (0..txs.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(depths[*i]));
+        Ok(order.into_iter().map(|i| Arc::clone(&txs[i])).collect())
+    }
+
+    /// The snapshot's transactions touching `sh` that the index does not hold, unordered.
+    fn unmined(&self, sh: &Hash32) -> Result<Vec<Arc<MempoolTx>>, RpcError> {
+        let mut txs = Vec::new();
+        for tx in self.ctx.mempool.history(sh) {
+            let mined = self
+                .ctx
+                .reader
+                .tx_location(&tx.txid)
+                .map_err(index_failure)?
+                .is_some();
+            if !mined {
+                txs.push(tx);
+            }
+        }
+        Ok(txs)
+    }
+
+    /// Length of the longest chain of unconfirmed ancestors of `txid`.
+    fn mempool_depth(&self, txid: &Hash32) -> usize {
+        let mempool = self.ctx.mempool;
+        let parents = |t: &Hash32| -> Vec<Hash32> {
+            mempool.get(t).map_or_else(Vec::new, |tx| {
+                tx.tx
+                    .inputs
+                    .iter()
+                    .map(|i| i.prevout.txid)
+                    .filter(|p| mempool.get(p).is_some())
+                    .collect()
+            })
+        };
+        let mut memo: HashMap<Hash32, usize> = HashMap::new();
+        let mut stack = vec![*txid];
+        while let Some(top) = stack.last().copied() {
+            if memo.contains_key(&top) {
+                stack.pop();
+                continue;
+            }
+            let ps = parents(&top);
+            let pending: Vec<Hash32> = ps
+                .iter()
+                .filter(|p| !memo.contains_key(*p))
+                .copied()
+                .collect();
+            if pending.is_empty() {
+                let d = ps
+                    .iter()
+                    .filter_map(|p| memo.get(p))
+                    .max()
+                    .map_or(0, |m| m + 1);
+                memo.insert(top, d);
+                stack.pop();
+            } else {
+                stack.extend(pending);
+            }
+        }
+        memo.get(txid).copied().unwrap_or(0)
+    }
+
+    /// Replies, shares and likes of `txid`: confirmed ones (banned included, as the reference
+    /// counts them) plus unconfirmed ones.
+    pub fn counts(&self, txid: &Hash32) -> Result<[u64; 3], RpcError> {
+        let confirmed = self
+            .ctx
+            .reader
+            .reaction_counts(txid)
+            .map_err(index_failure)?;
+        let mut out = [confirmed.replies, confirmed.shares, confirmed.likes];
+        for (slot, kind) in out.iter_mut().zip([REPLY, SHARE, LIKE]) {
+            *slot += self.unmined(&reaction_scripthash(txid, kind))?.len() as u64;
+        }
+        Ok(out)
+    }
+
+    /// Header time of the block at `height`.
+    pub fn time(&mut self, height: u32) -> Result<Option<u32>, RpcError> {
+        if let Some(t) = self.times.get(&height) {
+            return Ok(*t);
+        }
+        let t = self.ctx.reader.block_time(height).map_err(index_failure)?;
+        self.times.insert(height, t);
+        Ok(t)
+    }
+
+    /// The profile of namespace `ns` (raw 21 bytes), from the history of
+    /// `ns ‖ \x01_KEVA_NS_`: short code from its first entry, display name from its latest.
+    pub fn profile(&mut self, ns: &[u8]) -> Result<Profile, RpcError> {
+        if let Some(p) = self.profiles.get(ns) {
+            return Ok(p.clone());
+        }
+        let p = self.compute_profile(ns)?;
+        self.profiles.insert(ns.to_vec(), p.clone());
+        Ok(p)
+    }
+
+    fn compute_profile(&self, ns: &[u8]) -> Result<Profile, RpcError> {
+        let reader = self.ctx.reader;
+        let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
+        let first = reader
+            .history(&sh, 1)
+            .map_err(index_failure)?
+            .into_iter()
+            .next();
+        let pending = self.unconfirmed(&sh)?;
+        let short_code = match &first {
+            Some(item) => {
+                let position = reader
+                    .tx_location_of(item.tx_num)
+                    .map_err(index_failure)?
+                    .map_or(0, |l| l.position);
+                let h = item.height.to_string();
+                Some(format!("{}{h}{position}", h.len()))
+            }
+            None => None,
+        };
+        let latest = match pending.first() {
+            Some(tx) => mempool_op(tx),
+            None => {
+                let last = reader.history_page(&sh, None, 1).map_err(index_failure)?;
+                match last.first() {
+                    Some(item) => match self.confirmed_op(item)? {
+                        Some(op) => Some(op),
+                        None => return Ok(Profile::Hidden),
+                    },
+                    None => None,
+                }
+            }
+        };
+        let from_profile = match &latest {
+            Some(KevaOp::Put { key, value, .. }) if key == PROFILE_KEY => {
+                profile_display_name(value)
+            }
+            _ => None,
+        };
+        let display_name = match from_profile {
+            Some(name) => name,
+            None => self.registered_name(first.as_ref(), &pending)?,
+        };
+        Ok(Profile::Known {
+            short_code,
+            display_name,
+        })
+    }
+
+    /// The name the namespace was registered with (its first profile-history entry), or ""
+    /// when that registration is banned or unknown.
+    fn registered_name(
+        &self,
+        first: Option<&HistoryItem>,
+        pending: &[Arc<MempoolTx>],
+    ) -> Result<String, RpcError> {
+        let op = match first {
+            Some(item) => self.confirmed_op(item)?,
+            None => pending.iter().rev().find_map(|tx| mempool_op(tx)),
+        };
+        Ok(match op {
+            Some(KevaOp::Namespace { display_name, .. }) => {
+                String::from_utf8_lossy(&display_name).into_owned()
+            }
+            _ => String::new(),
+        })
+    }
+}
+
+/// The keva operation an unconfirmed transaction carries (its first keva output).
+pub fn mempool_op(tx: &MempoolTx) -> Option<KevaOp> {
+    mempool_keva(tx).map(|(_, op)| op)
+}
+
+/// The first keva output of an unconfirmed transaction: (vout, operation).
+pub fn mempool_keva(tx: &MempoolTx) -> Option<(u32, KevaOp)> {
+    tx.tx
+        .outputs
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| parse_keva_script(&o.script_pubkey).map(|(op, _)| (i as u32, op)))
+}
+
+/// `displayName` of a profile value: JSON as is, or with single quotes turned into double
+/// ones as the reference parses it; `None` when neither gives an object with a string name.
+pub fn profile_display_name(value: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(value).ok()?;
+    let name = |t: &str| -> Option<String> {
+        let v: Value = serde_json::from_str(t).ok()?;
+        v.get("displayName")?.as_str().map(str::to_string)
+    };
+    name(text).or_else(|| name(&text.replace('\'', "\"")))
+}
+
+/// Base64 as the reference encodes keys and values.
+pub fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// The reference's `type` for an operation.
+pub fn op_type(op: &KevaOp) -> &'static str {
+    match op {
+        KevaOp::Namespace { .. } => "REG",
+        KevaOp::Put { .. } => "PUT",
+        KevaOp::Delete { .. } => "DEL",
+    }
+}
+
+/// Adds `type`, `key` (a registration's display name) and `value` of `op` to `item`.
+pub fn put_op_fields(item: &mut Map<String, Value>, op: &KevaOp) {
+    item.insert("type".into(), json!(op_type(op)));
+    let key = match op {
+        KevaOp::Namespace { display_name, .. } => display_name.as_slice(),
+        KevaOp::Put { key, .. } | KevaOp::Delete { key, .. } => key.as_slice(),
+    };
+    item.insert("key".into(), json!(b64(key)));
+    if let Some(value) = op.value() {
+        item.insert("value".into(), json!(b64(value)));
+    }
+}
+
+/// `tx_hash` as clients print it.
+pub fn txid_json(txid: &Hash32) -> Value {
+    Value::String(hash_to_hex(txid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_fall_back_instead_of_failing() {
+        assert_eq!(
+            profile_display_name(br#"{"displayName":"Alice","bio":"x"}"#),
+            Some("Alice".into())
+        );
+        assert_eq!(
+            profile_display_name(b"{'displayName': 'Caz'}"),
+            Some("Caz".into())
+        );
+        assert_eq!(
+            profile_display_name(br#"{"displayName":"Bob's"}"#),
+            Some("Bob's".into())
+        );
+        assert_eq!(profile_display_name(b"not json"), None);
+        assert_eq!(profile_display_name(br#"{"bio":"no name"}"#), None);
+        assert_eq!(profile_display_name(br#"{"displayName":7}"#), None);
+        assert_eq!(profile_display_name(br#"["displayName"]"#), None);
+        assert_eq!(profile_display_name(b"\xff\xfe"), None);
+    }
+
+    #[test]
+    fn op_fields_follow_the_reference() {
+        let ns = vec![0x35; 21];
+        let mut m = Map::new();
+        put_op_fields(
+            &mut m,
+            &KevaOp::Namespace {
+                namespace: ns.clone(),
+                display_name: b"My Namespace".to_vec(),
+            },
+        );
+        assert_eq!(
+            Value::Object(m),
+            json!({"type": "REG", "key": "TXkgTmFtZXNwYWNl"})
+        );
+        let mut m = Map::new();
+        put_op_fields(
+            &mut m,
+            &KevaOp::Put {
+                namespace: ns.clone(),
+                key: b"key 1029".to_vec(),
+                value: b"value #Kevacoin 1029".to_vec(),
+            },
+        );
+        assert_eq!(
+            Value::Object(m),
+            json!({"type": "PUT", "key": "a2V5IDEwMjk=", "value": "dmFsdWUgI0tldmFjb2luIDEwMjk="})
+        );
+        let mut m = Map::new();
+        put_op_fields(
+            &mut m,
+            &KevaOp::Delete {
+                namespace: ns,
+                key: Vec::new(),
+            },
+        );
+        assert_eq!(Value::Object(m), json!({"type": "DEL", "key": ""}));
+    }
+}

@@ -1,0 +1,166 @@
+//! `blockchain.scripthash.*`: balance, history, mempool, unspent outputs, and the status hash
+//! subscriptions are built on.
+//!
+//! Scripthashes here are sha256(script) in internal order, the order both the index reader and
+//! the mempool snapshot take; the Electrum display order (reversed) exists only in parameters
+//! and at the [`crate::server::Backend`] boundary.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::params::scripthash;
+use super::{arg, index_failure, Ctx};
+use crate::chain::hash::{hash_to_hex, sha256, to_hex};
+use crate::chain::{Hash32, OutPoint};
+use crate::index::read::HistoryItem;
+use crate::mempool::MempoolTx;
+use crate::server::RpcError;
+
+/// `blockchain.scripthash.get_balance(scripthash)`.
+pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    let confirmed = ctx.reader.balance(&sh).map_err(index_failure)?;
+    let unconfirmed = balance_delta(&sh, &unconfirmed_txs(ctx, &sh, None)?);
+    ctx.bump_cost(1.0);
+    Ok(json!({"confirmed": confirmed, "unconfirmed": unconfirmed}))
+}
+
+/// `blockchain.scripthash.get_history(scripthash)`: chain order, then the mempool.
+pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    let (confirmed, mempool) = full_history(ctx, &sh)?;
+    let mut out: Vec<Value> = Vec::with_capacity(confirmed.len() + mempool.len());
+    out.extend(
+        confirmed
+            .iter()
+            .map(|h| json!({"tx_hash": hash_to_hex(&h.txid), "height": h.height})),
+    );
+    out.extend(mempool.iter().map(mempool_entry));
+    Ok(Value::Array(out))
+}
+
+/// `blockchain.scripthash.get_mempool(scripthash)`: height 0 before -1, then by txid.
+pub fn get_mempool(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    let txs = unconfirmed_txs(ctx, &sh, None)?;
+    ctx.bump_cost(0.1 + txs.len() as f64 * 0.001);
+    Ok(Value::Array(txs.iter().map(mempool_entry).collect()))
+}
+
+/// `blockchain.scripthash.listunspent(scripthash)`: confirmed in chain order, then mempool
+/// outputs (height 0); outputs spent in the mempool are left out.
+pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+    let sh = scripthash(arg(args, 0))?;
+    let confirmed = ctx.reader.utxos(&sh).map_err(index_failure)?;
+    let mempool = unconfirmed_txs(ctx, &sh, None)?;
+    let mut out = Vec::with_capacity(confirmed.len());
+    for u in &confirmed {
+        let outpoint = OutPoint {
+            txid: u.txid,
+            vout: u.vout,
+        };
+        if ctx.mempool.spender(&outpoint).is_none() {
+            out.push(utxo_entry(&u.txid, u.vout, u.height, u.value));
+        }
+    }
+    for tx in &mempool {
+        for (vout, out_sh, value) in &tx.funding {
+            let outpoint = OutPoint {
+                txid: tx.txid,
+                vout: *vout,
+            };
+            if out_sh == &sh && ctx.mempool.spender(&outpoint).is_none() {
+                out.push(utxo_entry(&tx.txid, *vout, 0, *value));
+            }
+        }
+    }
+    ctx.bump_cost(1.0 + out.len() as f64 / 50.0);
+    Ok(Value::Array(out))
+}
+
+/// The Electrum status of `sh`: sha256 of `"txid:height:"` over the history, hex (not
+/// reversed); `None` for an empty history.
+pub fn status(ctx: &Ctx, sh: &Hash32) -> Result<Option<String>, RpcError> {
+    let (confirmed, mempool) = full_history(ctx, sh)?;
+    if confirmed.is_empty() && mempool.is_empty() {
+        return Ok(None);
+    }
+    let mut s = String::with_capacity((confirmed.len() + mempool.len()) * 72);
+    for h in &confirmed {
+        s.push_str(&format!("{}:{}:", hash_to_hex(&h.txid), h.height));
+    }
+    for tx in &mempool {
+        s.push_str(&format!("{}:{}:", hash_to_hex(&tx.txid), tx.height()));
+    }
+    Ok(Some(to_hex(&sha256(s.as_bytes()))))
+}
+
+/// Confirmed history (limited as ElectrumX limits it) and the mempool part without the
+/// transactions the confirmed part already holds.
+fn full_history(
+    ctx: &Ctx,
+    sh: &Hash32,
+) -> Result<(Vec<HistoryItem>, Vec<Arc<MempoolTx>>), RpcError> {
+    let limit = ctx.config.history_limit();
+    let confirmed = ctx.reader.history(sh, limit).map_err(index_failure)?;
+    ctx.bump_cost(0.2 + confirmed.len() as f64 * 0.001);
+    if confirmed.len() >= limit {
+        return Err(RpcError::bad_request("history too large"));
+    }
+    let known: HashSet<Hash32> = confirmed.iter().map(|h| h.txid).collect();
+    let mempool = unconfirmed_txs(ctx, sh, Some(&known))?;
+    Ok((confirmed, mempool))
+}
+
+/// The snapshot's transactions touching `sh`, in Electrum order, minus any the index already
+/// holds: between a block commit and the next mempool refresh a mined transaction is in both,
+/// and wallets reject histories that list a transaction twice.
+fn unconfirmed_txs(
+    ctx: &Ctx,
+    sh: &Hash32,
+    confirmed: Option<&HashSet<Hash32>>,
+) -> Result<Vec<Arc<MempoolTx>>, RpcError> {
+    let mut out = Vec::new();
+    for tx in ctx.mempool.history(sh) {
+        let mined = match confirmed {
+            Some(set) if set.contains(&tx.txid) => true,
+            _ => ctx
+                .reader
+                .tx_location(&tx.txid)
+                .map_err(index_failure)?
+                .is_some(),
+        };
+        if !mined {
+            out.push(tx);
+        }
+    }
+    Ok(out)
+}
+
+/// What the unconfirmed transactions add to and take from `sh` (may be negative).
+fn balance_delta(sh: &Hash32, txs: &[Arc<MempoolTx>]) -> i64 {
+    let mut delta: i64 = 0;
+    for tx in txs {
+        for (_, out_sh, value) in &tx.funding {
+            if out_sh == sh {
+                delta = delta.saturating_add_unsigned(*value);
+            }
+        }
+        for (_, in_sh, value) in &tx.spending {
+            if in_sh == sh {
+                delta = delta.saturating_sub_unsigned(*value);
+            }
+        }
+    }
+    delta
+}
+
+fn mempool_entry(tx: &Arc<MempoolTx>) -> Value {
+    json!({"tx_hash": hash_to_hex(&tx.txid), "height": tx.height(), "fee": tx.fee})
+}
+
+fn utxo_entry(txid: &Hash32, vout: u32, height: u32, value: u64) -> Value {
+    json!({"tx_hash": hash_to_hex(txid), "tx_pos": vout, "height": height, "value": value})
+}
