@@ -5,6 +5,7 @@
 use super::admin::AdminJob;
 use super::cost::{group_of, Retained};
 use super::metrics::Counters;
+use super::peers::{PeerMsg, PeerReport};
 use super::pool::{Done, Job, Outcome, Route, Task, Wake};
 use super::rpc::encode_notification;
 use super::session::{Closing, Effects, Session, Shared};
@@ -56,6 +57,8 @@ pub enum Control {
     ReloadTls(Sender<Reload>),
     /// Render the server's metrics (Prometheus text) and send them back.
     Metrics(Sender<String>),
+    /// The peer table changed.
+    Peers(Vec<PeerReport>),
 }
 
 /// One listening socket.
@@ -112,6 +115,9 @@ pub struct EventLoop {
     tick_every: Duration,
     done_tx: Sender<Done>,
     admin: Option<Sender<AdminJob>>,
+    peers: Option<Sender<PeerMsg>>,
+    peer_reports: Vec<PeerReport>,
+    static_peers: Value,
     counters: Counters,
     started: Instant,
     next_summary: Instant,
@@ -125,6 +131,8 @@ pub struct Wiring {
     pub done_tx: Sender<Done>,
     /// Admin commands for the admin thread, when the program provides an `Admin`.
     pub admin: Option<Sender<AdminJob>>,
+    /// `server.add_peer` calls and admin `add_peer`, when peer discovery is on.
+    pub peers: Option<Sender<PeerMsg>>,
     /// Answers from the pool.
     pub done: Receiver<Done>,
     /// Events and shutdown from other threads.
@@ -182,6 +190,9 @@ impl EventLoop {
             tick_every,
             done_tx: wiring.done_tx,
             admin: wiring.admin,
+            peers: wiring.peers,
+            peer_reports: Vec::new(),
+            static_peers: settings.peers.clone(),
             counters: Counters::default(),
             started: Instant::now(),
             next_summary: Instant::now() + settings.log_sessions,
@@ -436,6 +447,9 @@ impl EventLoop {
         for job in eff.jobs {
             if admin {
                 self.admin_request(index, job);
+            } else if matches!(&job.task, Task::Call { method, .. } if method == "server.add_peer")
+            {
+                self.add_peer_request(index, job);
             } else {
                 // The pool outlives the loop; a send error means shutdown is under way.
                 let _ = self.jobs.send(job);
@@ -603,6 +617,7 @@ impl EventLoop {
                 Ok(Control::Metrics(answer)) => {
                     let _ = answer.send(self.render_metrics());
                 }
+                Ok(Control::Peers(reports)) => self.set_peers(reports),
                 Ok(Control::Event(ev)) => self.on_chain_event(ev),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,

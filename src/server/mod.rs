@@ -1,17 +1,23 @@
 //! The Electrum server: one mio event loop owning every socket, and a worker pool running requests.
 //!
 //! ```text
-//!  clients ─TCP/TLS─▶ event loop ──Job──▶ worker pool ──▶ Backend (index reads)
-//!                     (framing, JSON-RPC,  ◀─Done── (channel + mio::Waker)
-//!                      sessions, limits)   ◀─ChainEvent── sync / mempool threads (Notifier)
+//!  clients ─TCP/TLS/WS─▶ event loop ──Job──▶ worker pool ──▶ Backend (index reads)
+//!  admin ──rpc──────────▶ (framing,    ◀─Done── (channel + mio::Waker)
+//!                          JSON-RPC,   ──AdminJob─▶ admin thread ──▶ Admin (app)
+//!                          sessions,   ──PeerMsg──▶ peer manager + verifier threads
+//!                          limits)     ◀─Control── sync / mempool threads, peers, handle
 //! ```
 //!
 //! * [`session`] is the protocol state machine of one connection (no sockets; unit-tested).
-//! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS.
+//! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS and
+//!   [`ws`] adds WebSocket framing for `ws://` and `wss://`; [`tls`] reloads renewed certificates.
 //! * [`pool`] runs [`Backend`] calls on worker threads.
 //! * [`rpc`], [`framing`], [`cost`] hold the JSON-RPC dialect, line framing and cost accounting.
+//! * [`admin`] is the `rpc` service (`electrumx_rpc` commands), [`peers`] peer discovery,
+//!   [`metrics`] the counters behind the Prometheus endpoint and the session summary.
 //!
-//! Start with [`start`]; stop with [`ServerHandle::shutdown`] (or by dropping the handle).
+//! Start with [`start`] or [`start_with_admin`]; stop with [`ServerHandle::shutdown`] (or by
+//! dropping the handle).
 
 pub mod admin;
 pub mod backend;
@@ -20,6 +26,7 @@ mod endpoint;
 pub mod event_loop;
 pub mod framing;
 pub mod metrics;
+pub mod peers;
 pub mod pool;
 pub mod rpc;
 pub mod session;
@@ -31,6 +38,7 @@ pub mod ws;
 pub use admin::Admin;
 pub use backend::{Answer, Backend};
 pub use event_loop::ChainEvent;
+pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
 pub use rpc::RpcError;
 pub use settings::{Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
 pub use tls::Reload;
@@ -256,7 +264,28 @@ pub fn start_with_admin<B: Backend>(
         }
         None => None,
     };
+    let peers_tx = if settings.discovery.discovery == peers::Discovery::Off {
+        None
+    } else {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let publisher = notifier.clone();
+        let ctx = peers::Context {
+            settings: settings.discovery.clone(),
+            features: settings.features.clone(),
+            done: done_tx.clone(),
+            wake: notifier.wake.clone(),
+            publish: Box::new(move |reports| {
+                let _ = publisher.control.send(Control::Peers(reports));
+                publisher.wake.wake();
+            }),
+            logger: settings.logger.clone(),
+        };
+        peers::spawn(ctx, rx)
+            .map_err(|e| StartError(format!("cannot start the peer threads: {e}")))?;
+        Some(tx)
+    };
     let wiring = Wiring {
+        peers: peers_tx,
         jobs: jobs_tx,
         done: done_rx,
         control: control_rx,

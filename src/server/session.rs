@@ -719,9 +719,18 @@ impl Session {
             }
             "server.features" => no_args(&req.params).map(|_| settings.features.clone()),
             "server.peers.subscribe" => no_args(&req.params).map(|_| settings.peers.clone()),
-            "server.add_peer" => {
-                bind_params(method, &req.params, &["features"], &[]).map(|_| Value::Bool(false))
-            }
+            "server.add_peer" => match bind_params(method, &req.params, &["features"], &[]) {
+                // Peer discovery lives outside the session: the loop routes the call.
+                Ok(_) => {
+                    let work = Work::Call {
+                        method: req.method,
+                        params: req.params,
+                    };
+                    self.queue.push_back(Queued { reply_to: to, work });
+                    return;
+                }
+                Err(e) => Err(e),
+            },
             "blockchain.headers.subscribe" => match (no_args(&req.params), shared.tip) {
                 (Err(e), _) => Err(e),
                 (Ok(()), Some(tip)) => {

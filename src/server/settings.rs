@@ -214,6 +214,8 @@ pub struct Settings {
     pub rpc_allow_remote: bool,
     /// A loopback address for the Prometheus text endpoint (`GET /metrics`), if wanted.
     pub metrics_addr: Option<SocketAddr>,
+    /// Peer discovery (`PEER_DISCOVERY`, `PEER_ANNOUNCE`, seeds); off by default.
+    pub discovery: super::peers::PeerSettings,
 }
 
 impl Default for Settings {
@@ -234,6 +236,7 @@ impl Default for Settings {
             logger: Logger::default(),
             rpc_allow_remote: false,
             metrics_addr: None,
+            discovery: super::peers::PeerSettings::default(),
         }
     }
 }

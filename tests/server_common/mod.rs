@@ -62,6 +62,7 @@ impl Backend for TestBackend {
                 Answer::ok(json!(ms))
             }
             "panic" => panic!("backend failure requested by the test"),
+            "blockchain.block.header" => Answer::ok(json!("ab".repeat(157))),
             other => Answer::err(RpcError::unknown_method(other)),
         }
     }

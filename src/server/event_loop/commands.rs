@@ -3,6 +3,7 @@
 
 use super::super::admin::{self, AdminJob, APP_COMMANDS};
 use super::super::metrics::{self, Live};
+use super::super::peers::{PeerMsg, PeerReport};
 use super::super::pool::{Job, Route, Task};
 use super::super::rpc::{bind_params, RpcError};
 use super::super::settings::Level;
@@ -22,6 +23,17 @@ impl EventLoop {
             "groups" => bind_params(&method, &params, &[], &[]).map(|_| self.group_table()),
             "disconnect" => admin::session_ids(&method, &params)
                 .map(|ids: Vec<u64>| self.disconnect(index, &ids)),
+            "peers" => bind_params(&method, &params, &[], &[])
+                .map(|_| Value::Array(self.peer_reports.iter().map(PeerReport::row).collect())),
+            "add_peer" => match &self.peers {
+                Some(tx) => {
+                    let _ = tx.send(PeerMsg::AdminAdd { route, id, params });
+                    return;
+                }
+                None => Err(RpcError::bad_request(
+                    "add_peer: peer discovery is off (PEER_DISCOVERY)",
+                )),
+            },
             "log" => {
                 admin::session_ids(&method, &params).map(|ids: Vec<u64>| self.toggle_log(&ids))
             }
@@ -285,5 +297,48 @@ impl EventLoop {
         self.settings.logger.log(Level::Info, &line);
     }
 
-    fn peer_counts(&self, _live: &mut Live) {}
+    fn peer_counts(&self, live: &mut Live) {
+        live.peers_known = self.peer_reports.len() as u64;
+        live.peers_good = self
+            .peer_reports
+            .iter()
+            .filter(|p| p.status == "good")
+            .count() as u64;
+    }
+
+    /// Routes a client's `server.add_peer` to the peer manager (false when discovery is off).
+    pub(super) fn add_peer_request(&mut self, index: usize, job: Job) {
+        let Task::Call { id, params, .. } = job.task else {
+            return;
+        };
+        let caller = match self.conns.get(index) {
+            Some(Some(c)) => c.peer.ip(),
+            _ => return,
+        };
+        match &self.peers {
+            Some(tx) => {
+                let msg = PeerMsg::AddPeer {
+                    route: job.route,
+                    id,
+                    params,
+                    caller,
+                };
+                let _ = tx.send(msg);
+            }
+            None => self.answer_locally(job.route, id, &Ok(Value::Bool(false))),
+        }
+    }
+
+    /// Takes a new peer table: verified peers join `server.peers.subscribe`.
+    pub(super) fn set_peers(&mut self, reports: Vec<PeerReport>) {
+        let mut list: Vec<Value> = self.static_peers.as_array().cloned().unwrap_or_default();
+        list.extend(
+            reports
+                .iter()
+                .filter(|p| p.status == "good")
+                .map(PeerReport::subscribe_entry),
+        );
+        self.settings.peers = Value::Array(list);
+        self.peer_reports = reports;
+    }
 }

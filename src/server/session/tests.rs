@@ -544,11 +544,26 @@ fn the_write_backlog_is_bounded() {
 #[test]
 fn settings_answer_the_static_server_methods() {
     let mut h = Harness::new();
-    h.send(b"{\"method\":\"server.banner\",\"id\":1}\n{\"method\":\"server.add_peer\",\"params\":[{}],\"id\":2}\n{\"method\":\"server.peers.subscribe\",\"id\":3}\n");
+    h.send(b"{\"method\":\"server.banner\",\"id\":1}\n{\"method\":\"server.peers.subscribe\",\"id\":3}\n");
     let lines = h.lines();
     assert_eq!(lines[0]["result"], json!("hello"));
-    assert_eq!(lines[1]["result"], json!(false));
-    assert_eq!(lines[2]["result"], json!([]));
+    assert_eq!(lines[1]["result"], json!([]));
+}
+
+#[test]
+fn add_peer_becomes_a_job_for_the_loop_after_its_params_are_checked() {
+    let mut h = Harness::new();
+    h.send(b"{\"method\":\"server.add_peer\",\"params\":[],\"id\":1}\n");
+    assert_eq!(h.lines()[0]["error"]["code"], json!(-32602));
+    h.send(b"{\"method\":\"server.add_peer\",\"params\":[{\"hosts\":{}}],\"id\":2}\n");
+    let job = h.jobs.last().expect("a job");
+    match &job.task {
+        Task::Call { method, params, .. } => {
+            assert_eq!(method, "server.add_peer");
+            assert_eq!(params, &json!([{"hosts": {}}]));
+        }
+        other => panic!("unexpected task {other:?}"),
+    }
 }
 
 #[test]
