@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 
 use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::Hash32;
-use crate::config::{Config, Host, Protocol};
+use crate::chain::Network;
+use crate::config::{Config, Host, PeerDiscovery, Protocol};
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::index::read::Reader;
 use crate::index::sync::{ChainEvent as IndexEvent, SyncConfig, SyncError, Syncer};
@@ -373,6 +374,25 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
         features: features(config),
         log_sessions: Duration::from_secs(config.log_sessions_s),
         anon_logs: config.anon_logs,
+        discovery: server::PeerSettings {
+            discovery: match config.peer_discovery {
+                PeerDiscovery::Off => server::Discovery::Off,
+                PeerDiscovery::SelfOnly => server::Discovery::SelfOnly,
+                PeerDiscovery::On => server::Discovery::On,
+            },
+            announce: config.peer_announce,
+            seeds: match config.network {
+                Network::Mainnet => server::MAINNET_SEEDS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                _ => Vec::new(),
+            },
+            ..server::PeerSettings::default()
+        },
+        metrics_addr: config
+            .metrics_port
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
         ..defaults
     })
 }

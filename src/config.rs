@@ -182,6 +182,8 @@ pub struct Config {
     pub banned_hashtags: Vec<String>,
     pub workers: usize,
     pub mempool_poll_ms: u64,
+    /// Loopback port of the Prometheus text endpoint (`GET /metrics`), if any.
+    pub metrics_port: Option<u16>,
     /// Notes for the operator found while parsing (obsolete or ignored variables).
     pub warnings: Vec<String>,
 }
@@ -252,6 +254,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
     ("WORKERS", "2 x cores", "worker threads answering requests"),
     ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
+    ("METRICS_PORT", "", "serve Prometheus metrics on 127.0.0.1:PORT/metrics"),
 ];
 
 /// Reads variables from a map with ElectrumX's parsing rules.
@@ -461,6 +464,12 @@ impl Config {
             banned_hashtags,
             workers: workers as usize,
             mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),
+            metrics_port: match v.get("METRICS_PORT").filter(|p| !p.trim().is_empty()) {
+                None => None,
+                Some(p) => Some(p.trim().parse::<u16>().map_err(|_| {
+                    ConfigError(format!("METRICS_PORT={p:?} is not a port number"))
+                })?),
+            },
             warnings,
         })
     }

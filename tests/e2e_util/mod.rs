@@ -269,6 +269,8 @@ pub struct ServerOpts<'a> {
     pub nofile: Option<u64>,
     /// Reuse this index directory (a restart); a fresh one otherwise.
     pub db: Option<PathBuf>,
+    /// Also run the admin `rpc` service on a free loopback port.
+    pub rpc: bool,
 }
 
 /// The server under test.
@@ -276,6 +278,7 @@ pub struct Server {
     pub proc: Proc,
     pub tcp: SocketAddr,
     pub ssl: Option<SocketAddr>,
+    pub rpc: Option<u16>,
     pub db: PathBuf,
     _owned_db: Option<TempDir>,
 }
@@ -296,6 +299,10 @@ pub fn spawn_server(daemon_url: &str, opts: ServerOpts) -> Server {
     let mut services = format!("tcp://{tcp}");
     if let Some(s) = ssl {
         services.push_str(&format!(",ssl://{s}"));
+    }
+    let rpc = opts.rpc.then(free_port);
+    if let Some(port) = rpc {
+        services.push_str(&format!(",rpc://127.0.0.1:{port}"));
     }
     let nofile = opts.nofile.unwrap_or(4096);
     let mut cmd = Command::new("sh");
@@ -325,6 +332,7 @@ pub fn spawn_server(daemon_url: &str, opts: ServerOpts) -> Server {
         proc: Proc::spawn(cmd),
         tcp,
         ssl,
+        rpc,
         db,
         _owned_db: owned,
     }
