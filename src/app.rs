@@ -361,6 +361,9 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
         bandwidth_unit_cost: config.bandwidth_unit_cost,
         request_timeout: Duration::from_secs(config.request_timeout_s),
         session_timeout: Duration::from_secs(config.session_timeout_s),
+        // Room for one largest reply and the pause threshold: a client that stops reading is
+        // cut off before its unsent replies cost more than that.
+        max_write_backlog: config.max_send + (2 << 20),
         ..server::Limits::default()
     };
     let defaults = server::Settings::default();
