@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::Hash32;
 use crate::chain::Network;
-use crate::config::{Config, Host, PeerDiscovery, Protocol};
+use crate::config::{Config, Host, PeerDiscovery};
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::index::read::Reader;
 use crate::index::sync::{ChainEvent as IndexEvent, SyncConfig, SyncError, Syncer};
@@ -328,15 +328,11 @@ fn display(h: &Hash32) -> [u8; 32] {
 fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings, String> {
     let mut services = Vec::new();
     for service in &config.services {
-        let protocol = match service.protocol {
-            Protocol::Tcp => server::Protocol::Tcp,
-            Protocol::Ssl => server::Protocol::Ssl,
-            Protocol::Ws => server::Protocol::Ws,
-            Protocol::Wss => server::Protocol::Wss,
-            Protocol::Rpc => server::Protocol::Rpc,
-        };
         let addr = bind_addr(service.host.clone(), service.port)?;
-        services.push(server::Service { protocol, addr });
+        services.push(server::Service {
+            protocol: service.protocol,
+            addr,
+        });
     }
     if services.is_empty() {
         return Err(

@@ -25,42 +25,17 @@ impl std::error::Error for ConfigError {}
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-/// Transport of one listening service, as in ElectrumX's `SERVICES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    Tcp,
-    Ssl,
-    Ws,
-    Wss,
-    Rpc,
-}
+pub use crate::server::Protocol;
 
-impl Protocol {
-    fn parse(s: &str) -> Option<Protocol> {
-        match s.to_ascii_lowercase().as_str() {
-            "tcp" => Some(Protocol::Tcp),
-            "ssl" => Some(Protocol::Ssl),
-            "ws" => Some(Protocol::Ws),
-            "wss" => Some(Protocol::Wss),
-            "rpc" => Some(Protocol::Rpc),
-            _ => None,
-        }
-    }
-
-    /// The scheme as written in `SERVICES` and reported in `server.features`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Ssl => "ssl",
-            Protocol::Ws => "ws",
-            Protocol::Wss => "wss",
-            Protocol::Rpc => "rpc",
-        }
-    }
-
-    /// Whether the transport needs `SSL_CERTFILE` and `SSL_KEYFILE`.
-    pub fn is_tls(self) -> bool {
-        matches!(self, Protocol::Ssl | Protocol::Wss)
+/// A scheme of ElectrumX's `SERVICES` syntax.
+fn parse_protocol(s: &str) -> Option<Protocol> {
+    match s.to_ascii_lowercase().as_str() {
+        "tcp" => Some(Protocol::Tcp),
+        "ssl" => Some(Protocol::Ssl),
+        "ws" => Some(Protocol::Ws),
+        "wss" => Some(Protocol::Wss),
+        "rpc" => Some(Protocol::Rpc),
+        _ => None,
     }
 }
 
@@ -547,7 +522,7 @@ fn parse_services(var: &str, value: &str, defaults: bool) -> Result<Vec<Service>
         let (proto, rest) = item
             .split_once("://")
             .ok_or_else(|| bad("expected protocol://host:port"))?;
-        let protocol = Protocol::parse(proto).ok_or_else(|| bad("unknown protocol"))?;
+        let protocol = parse_protocol(proto).ok_or_else(|| bad("unknown protocol"))?;
         let (host_str, port_str) = split_host_port(rest).map_err(|e| bad(&e))?;
         let host = if host_str.is_empty() {
             if defaults && protocol == Protocol::Rpc {
