@@ -34,12 +34,13 @@ pub fn non_negative_integer_or_zero(value: Option<&Value>) -> Result<u64, RpcErr
 
 /// What Python's `int(value)` gives: a non-negative number, a negative one (with the text
 /// Python would print for it), or a failure.
-enum PyInt {
+pub enum PyInt {
     NonNegative(u64),
     Negative(String),
 }
 
-fn python_int(value: &Value) -> Option<PyInt> {
+/// Python's `int(value)` for a JSON value: booleans, numbers (truncated) and decimal text.
+pub fn python_int(value: &Value) -> Option<PyInt> {
     match value {
         Value::Bool(b) => Some(PyInt::NonNegative(u64::from(*b))),
         Value::Number(n) => {

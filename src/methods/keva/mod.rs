@@ -16,7 +16,7 @@ pub mod view;
 
 use serde_json::{json, Map, Value};
 
-use super::params::scripthash;
+use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
 use crate::chain::keva::{index_scripthash, namespace_to_string};
 use crate::chain::Hash32;
@@ -145,50 +145,24 @@ fn is_banned_hashtag(ctx: &Ctx, sh: &Hash32) -> bool {
 /// first page (any falsy or negative value; tx_num 0 is the never-indexed genesis coinbase,
 /// so "below 0" could only ever be empty), else only items with a smaller tx_num.
 pub fn start_tx_num(value: &Value) -> Result<Option<i64>, RpcError> {
-    let invalid = || RpcError::bad_request(format!("{} should be an integer", py_str(value)));
-    let n: i64 = match value {
-        Value::Null => return Ok(None),
-        Value::Bool(b) => i64::from(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i,
-            (None, Some(f)) if f.is_finite() => {
-                if f >= i64::MAX as f64 {
-                    i64::MAX
-                } else {
-                    f.trunc() as i64
-                }
-            }
-            _ => return Err(invalid()),
-        },
-        Value::String(s) if s.is_empty() => return Ok(None),
-        Value::String(s) => parse_decimal(s).ok_or_else(invalid)?,
-        Value::Array(a) if a.is_empty() => return Ok(None),
-        Value::Object(o) if o.is_empty() => return Ok(None),
-        _ => return Err(invalid()),
+    let falsy = match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     };
-    Ok((n > 0).then_some(n))
-}
-
-/// Python `int(str)` for decimal text: surrounding whitespace, a sign, digits with single
-/// underscores between them; saturates beyond `i64`.
-fn parse_decimal(s: &str) -> Option<i64> {
-    let t = s.trim();
-    let (negative, digits) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-        || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
-    {
-        return None;
+    if falsy {
+        return Ok(None);
     }
-    let clean: String = digits.chars().filter(|c| *c != '_').collect();
-    let magnitude = clean.parse::<i64>().unwrap_or(i64::MAX);
-    Some(if negative { -magnitude } else { magnitude })
+    match python_int(value) {
+        Some(PyInt::NonNegative(n)) => Ok((n > 0).then(|| i64::try_from(n).unwrap_or(i64::MAX))),
+        Some(PyInt::Negative(_)) => Ok(None),
+        None => Err(RpcError::bad_request(format!(
+            "{} should be an integer",
+            py_str(value)
+        ))),
+    }
 }
 
 /// The smallest tx_num of a fetched page (newest first), or -1 when it is empty.
