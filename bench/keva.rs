@@ -47,9 +47,9 @@ fn main() {
     );
 
     let dir = TempDir::new("keva");
-    let (mut server, addr) = start_server(&node.url(), &dir.0, &[], false);
+    let (mut server, addr) = start_server(&node.url(), &dir.0, &[]);
     server.wait_for("serving tcp", Duration::from_secs(600));
-    let sampler = RssSampler::start(server.pid());
+    let sampler = RssWatch::start(server.pid());
 
     let ns_sh = scripthash_to_hex(&index_scripthash(&ns));
     let tag_sh = scripthash_to_hex(&index_scripthash(b"benchtag"));

@@ -106,7 +106,6 @@ fn start(node: &DevNode, poll_ms: u32) -> (TempDir, Proc, std::net::SocketAddr) 
             ("COST_SOFT_LIMIT", "0"),
             ("COST_HARD_LIMIT", "0"),
         ],
-        false,
     );
     server.wait_for("serving tcp on", Duration::from_secs(300));
     (dir, server, addr)
@@ -228,7 +227,7 @@ fn big_mempool(node: &DevNode, coins: &[OutPoint]) {
         }
     });
     let submit = t.elapsed();
-    let sampler = RssSampler::start(pid);
+    let sampler = RssWatch::start(pid);
     let t = Instant::now();
     loop {
         let r = c.call("blockchain.scripthash.get_mempool", json!([sentinel]));

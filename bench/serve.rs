@@ -40,7 +40,7 @@ fn main() {
     println!("serve benchmark: {blocks} mainnet-shaped blocks (seed {SEED}), {seconds}s per phase");
 
     let t = Instant::now();
-    let (_node, url) = start_devnode(blocks, "mainnet", SEED);
+    let (_node, url) = start_devnode_binary(blocks, "mainnet", SEED);
     let small = fund_small_addresses(&url, 200);
     println!("  stand-in node ready in {:.1}s", t.elapsed().as_secs_f64());
 
@@ -179,10 +179,7 @@ fn start_server_nofile(
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    (
-        Proc::spawn(cmd, false),
-        SocketAddr::from(([127, 0, 0, 1], port)),
-    )
+    (Proc::spawn(cmd), SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 struct Report {
@@ -223,7 +220,7 @@ fn run_mixed(
     duration: Duration,
     pid: u32,
 ) -> Report {
-    let sampler = RssSampler::start(pid);
+    let sampler = RssWatch::start(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(std::sync::Barrier::new(clients + 1));
     let targets = Arc::new(targets.to_vec());

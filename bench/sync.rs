@@ -27,7 +27,7 @@ fn main() {
 
 fn end_to_end(blocks: u32, seed: u64) {
     let t = Instant::now();
-    let (node, url) = start_devnode(blocks, "mainnet", seed);
+    let (node, url) = start_devnode_binary(blocks, "mainnet", seed);
     println!(
         "  stand-in node ready in {:.1}s (pid {})",
         t.elapsed().as_secs_f64(),
@@ -41,8 +41,8 @@ fn end_to_end(blocks: u32, seed: u64) {
         .split(',')
         .filter_map(|kv| kv.split_once('='))
         .collect();
-    let (mut server, _addr) = start_server(&url, &dir.0, &extra, false);
-    let sampler = RssSampler::start(server.pid());
+    let (mut server, _addr) = start_server(&url, &dir.0, &extra);
+    let sampler = RssWatch::start(server.pid());
     server.wait_for("index at the node's tip", Duration::from_secs(7200));
     let elapsed = start.elapsed().as_secs_f64();
     let peak = sampler.peak();

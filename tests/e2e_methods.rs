@@ -279,7 +279,7 @@ fn unique_label() -> u64 {
 #[test]
 fn every_method_over_tcp_and_tls() {
     let node = node(120, 11);
-    let ca = TestCa::new("methods");
+    let ca = TestCa::new("methods", false);
     let server = start_server(
         &node.url(),
         ServerOpts {
@@ -533,7 +533,7 @@ fn oversized_lines_and_garbage() {
 #[test]
 fn tls_client_stopping_mid_handshake_does_not_block_others() {
     let node = node(20, 15);
-    let ca = TestCa::new("stall");
+    let ca = TestCa::new("stall", false);
     let server = start_server(
         &node.url(),
         ServerOpts {
@@ -604,7 +604,7 @@ fn a_thousand_concurrent_connections() {
         limit.saturating_sub(200)
     };
     let node = node(30, 16);
-    let ca = TestCa::new("thousand");
+    let ca = TestCa::new("thousand", false);
     let server = start_server(
         &node.url(),
         ServerOpts {

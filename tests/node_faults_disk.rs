@@ -116,6 +116,7 @@ fn full_disk_pauses_the_sync_and_serving_continues() {
     }
     server.wait_for("cannot write the index", Duration::from_secs(20));
     let line = server
+        .proc
         .lines
         .lock()
         .unwrap()
@@ -215,6 +216,7 @@ fn read_only_index_directory_is_served_and_sync_waits() {
     let mut server = Server::start(opts);
     server.wait_for("cannot write the index", Duration::from_secs(10));
     let line = server
+        .proc
         .lines
         .lock()
         .unwrap()

@@ -40,6 +40,7 @@ fn lying_blocks_are_refused_and_sync_resumes() {
         let named = hash_to_hex(&named);
         server.wait_for(&named, Duration::from_secs(10));
         let line = server
+            .proc
             .lines
             .lock()
             .unwrap()
@@ -75,12 +76,12 @@ fn http_errors_truncation_and_closed_connections_pause_the_sync() {
         Fault::WarmingUp,
     ] {
         let good = node.height();
-        let before = server.lines.lock().unwrap().len();
+        let before = server.proc.lines.lock().unwrap().len();
         node.set_fault(Some(fault.clone()), 1_000_000);
         node.mine(3);
         // Every node call fails now: the tip stays, clients are served, the log says why.
         holds_height(&mut server, u64::from(good), Duration::from_millis(1500));
-        let said = server.lines.lock().unwrap()[before..]
+        let said = server.proc.lines.lock().unwrap()[before..]
             .iter()
             .any(|l| l.contains("retrying") || l.contains("warming up") || l.contains("Loading"));
         assert!(said, "{fault:?}: nothing logged:\n{}", server.log());

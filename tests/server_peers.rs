@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 
 const GENESIS: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A server on a known port whose features announce it at 127.0.0.1.
 fn peer_server(genesis: &str, allow_loopback: bool, interval: Duration) -> (ServerHandle, u16) {
     let port = free_port();

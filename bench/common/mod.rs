@@ -1,210 +1,21 @@
-//! Shared pieces of the benchmarks: child processes of the real binaries, RSS sampling,
-//! temporary directories and JSON-RPC over TCP.
+//! Shared pieces of the benchmarks: the server binary against a node, JSON-RPC over TCP,
+//! percentiles and index sizes (processes, directories and RSS come from `tests/support`).
 
 #![allow(dead_code)]
 
+#[path = "../../tests/support/mod.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::*;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// A port free right now on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
-}
-
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("keva-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cannot create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Resident memory of a process in bytes (VmRSS), 0 when it is gone.
-pub fn rss(pid: u32) -> u64 {
-    status_kb(pid, "VmRSS:") * 1024
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Samples a process's RSS every 50 ms on a thread; `peak()` is the highest seen.
-pub struct RssSampler {
-    peak: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RssSampler {
-    pub fn start(pid: u32) -> RssSampler {
-        let peak = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (peak, stop) = (peak.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss(pid), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-        };
-        RssSampler {
-            peak,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn peak(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for RssSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A child process killed when dropped, whose stderr lines are collected.
-pub struct Proc {
-    pub child: Child,
-    pub lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    pub fn spawn(mut cmd: Command, echo: bool) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("cannot start the benchmarked binary");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if echo {
-                        eprintln!("  | {line}");
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Proc { child, lines }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits until a stderr line contains `needle`; panics with the log after `timeout`.
-    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            if self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(needle))
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "process exited ({status}) before {needle:?}:\n{}",
-                    self.lines.lock().unwrap().join("\n")
-                );
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no {needle:?} within {timeout:?}:\n{}",
-                self.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Asks the process to stop (SIGTERM) and waits for it.
-    pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `keva-devnode` on a free port with `blocks` mainnet- or busy-shaped blocks.
-pub fn start_devnode(blocks: u32, shape: &str, seed: u64) -> (Proc, String) {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keva-devnode"));
-    cmd.args([
-        "--rpcbind",
-        &format!("127.0.0.1:{port}"),
-        "--blocks",
-        &blocks.to_string(),
-        "--shape",
-        shape,
-        "--seed",
-        &seed.to_string(),
-    ]);
-    let mut node = Proc::spawn(cmd, false);
-    node.wait_for("listening on", Duration::from_secs(600));
-    (node, format!("http://user:pass@127.0.0.1:{port}/"))
-}
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// Starts the server against `daemon_url`, serving TCP on a free port.
-pub fn start_server(
-    daemon_url: &str,
-    db: &Path,
-    extra: &[(&str, &str)],
-    echo: bool,
-) -> (Proc, SocketAddr) {
+pub fn start_server(daemon_url: &str, db: &Path, extra: &[(&str, &str)]) -> (Proc, SocketAddr) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keva-electrum"));
     cmd.env_clear()
@@ -218,7 +29,7 @@ pub fn start_server(
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let proc = Proc::spawn(cmd, echo);
+    let proc = Proc::spawn(cmd);
     (proc, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 

@@ -4,40 +4,24 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::*;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keva_electrum::chain::hash::{hash_to_hex, sha256};
 use keva_electrum::chain::script::{scripthash, scripthash_to_hex};
 use keva_electrum::chain::Hash32;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
-
-/// The spec directory: `KEVA_SHARED_DIR`, else `<crate>/../shared`, else `/work/shared`.
-pub fn shared_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("KEVA_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared")
-}
-
-/// A port free right now on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
-}
 
 /// The soft open-file limit of this process (from /proc), so tests can scale down with a note.
 pub fn open_file_limit() -> u64 {
@@ -52,147 +36,6 @@ pub fn open_file_limit() -> u64 {
         .unwrap_or(1024)
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "keva-e2e-{name}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cannot create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed when dropped, whose stderr lines are collected.
-pub struct Proc {
-    pub child: Child,
-    pub lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    pub fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("cannot start the binary under test");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if std::env::var_os("E2E_ECHO").is_some() {
-                        eprintln!("  | {line}");
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Proc { child, lines }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    pub fn logged(&self, needle: &str) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains(needle))
-    }
-
-    /// Waits until a stderr line contains `needle`; panics with the log after `timeout`.
-    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            if self.logged(needle) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "process exited ({status}) before {needle:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no {needle:?} within {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends `signal` (e.g. "TERM") to the process.
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// Waits for the process to exit; panics after `timeout`.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "process still running after {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the `keva-devnode` binary on a free port; returns it and its `DAEMON_URL`.
-pub fn start_devnode_binary(blocks: u32, shape: &str, seed: u64) -> (Proc, String) {
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keva-devnode"));
-    cmd.args([
-        "--rpcbind",
-        &format!("127.0.0.1:{port}"),
-        "--blocks",
-        &blocks.to_string(),
-        "--shape",
-        shape,
-        "--seed",
-        &seed.to_string(),
-    ]);
-    let mut node = Proc::spawn(cmd);
-    node.wait_for("listening on", Duration::from_secs(300));
-    (node, format!("http://user:pass@127.0.0.1:{port}/"))
-}
-
 /// One JSON-RPC call to the node over HTTP (`dev_*` controls included): result or error object.
 pub fn node_rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> {
     let body = json!({"jsonrpc": "1.0", "id": "e2e", "method": method, "params": params});
@@ -205,58 +48,6 @@ pub fn node_rpc(url: &str, method: &str, params: Value) -> Result<Value, Value> 
         Ok(reply["result"].clone())
     } else {
         Err(reply["error"].clone())
-    }
-}
-
-/// A throwaway CA and a server certificate for localhost/127.0.0.1, written as PEM files.
-pub struct TestCa {
-    pub dir: TempDir,
-    pub ca_pem: String,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-impl TestCa {
-    pub fn new(name: &str) -> TestCa {
-        let dir = TempDir::new(&format!("ca-{name}"));
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "keva e2e test CA");
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let cert_path = dir.0.join("cert.pem");
-        let key_path = dir.0.join("key.pem");
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        TestCa {
-            dir,
-            ca_pem: ca.pem(),
-            cert: cert_path,
-            key: key_path,
-        }
-    }
-
-    /// A rustls client configuration trusting only this CA.
-    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
     }
 }
 
@@ -322,8 +113,8 @@ pub fn spawn_server(daemon_url: &str, opts: ServerOpts) -> Server {
         .env("MEMPOOL_POLL_MS", "200")
         .env("WORKERS", "2");
     if let Some(ca) = opts.tls {
-        cmd.env("SSL_CERTFILE", &ca.cert)
-            .env("SSL_KEYFILE", &ca.key);
+        cmd.env("SSL_CERTFILE", &ca.files.cert)
+            .env("SSL_KEYFILE", &ca.files.key);
     }
     for (k, v) in &opts.env {
         cmd.env(k, v);

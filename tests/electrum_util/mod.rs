@@ -3,6 +3,11 @@
 //! the `Methods` backend over all three; plus independent expectations from the ground truth.
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::TempDir;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -18,30 +23,6 @@ use keva_electrum::mempool::{Builder, Mempool};
 use keva_electrum::methods::{Methods, MethodsConfig, Worker};
 use keva_electrum::server::{Backend, RpcError};
 use serde_json::{json, Value};
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "keva-electrum-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Node + index + mempool + backend.
 pub struct Fixture {

@@ -4,11 +4,15 @@
 
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::{free_port, rss, Proc, RssWatch, TempDir, MB};
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use keva_electrum::devnode::{DevNode, DevNodeConfig};
@@ -16,52 +20,6 @@ use serde_json::{json, Value};
 
 /// Latency an innocent client must see while an attack runs (generous for a loaded CI box).
 pub const PROBE_LIMIT: Duration = Duration::from_secs(1);
-
-/// A port free right now on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
-}
-
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("keva-hard-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cannot create a temporary directory");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Resident memory of a process in bytes (VmRSS), 0 when it is gone.
-pub fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
-pub const MB: u64 = 1 << 20;
 
 /// A stand-in node with `blocks` blocks, on a free loopback port.
 pub fn start_node(blocks: u32, seed: u64) -> DevNode {
@@ -82,8 +40,7 @@ pub fn start_node_on(blocks: u32, seed: u64, port: u16) -> DevNode {
 
 /// The real server binary as a child process; killed when dropped.
 pub struct Server {
-    pub child: Child,
-    pub lines: Arc<Mutex<Vec<String>>>,
+    pub proc: Proc,
     pub tcp: SocketAddr,
     pub ssl: Option<SocketAddr>,
 }
@@ -170,73 +127,34 @@ impl Server {
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("cannot start keva-electrum");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                let echo = std::env::var_os("KEVA_TEST_ECHO").is_some();
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if echo {
-                        eprintln!("  | {line}");
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
         Server {
-            child,
-            lines,
+            proc: Proc::spawn(cmd),
             tcp,
             ssl,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     pub fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        self.proc.log()
     }
 
     /// Whether a log line contains every one of `needles`.
     pub fn logged(&self, needles: &[&str]) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| needles.iter().all(|n| l.contains(n)))
+        self.proc.logged_all(needles)
     }
 
     /// Waits until a log line contains `needle`; panics with the log after `timeout`.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
-        let start = Instant::now();
-        while !self.logged(&[needle]) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "server exited ({status}) before {needle:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no {needle:?} within {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.proc.wait_for(needle, timeout);
     }
 
     /// Panics with the log if the process has exited.
     pub fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("server exited ({status}):\n{}", self.log());
-        }
+        self.proc.assert_alive();
     }
 
     /// Checks that an innocent client is answered quickly; returns the worst latency seen.
@@ -284,26 +202,7 @@ impl Server {
 
     /// Asks the server to stop and waits for it; returns whether it exited cleanly.
     pub fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.terminate()
     }
 }
 
@@ -372,69 +271,6 @@ impl Client {
                 e.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ),
-        }
-    }
-}
-
-/// Samples a process's RSS every 50 ms on a thread; `peak()` is the highest seen.
-pub struct RssWatch {
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pub baseline: u64,
-}
-
-impl RssWatch {
-    pub fn start(pid: u32) -> RssWatch {
-        use std::sync::atomic::Ordering;
-        let baseline = rss(pid);
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(baseline));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = {
-            let (peak, stop) = (peak.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss(pid), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-        };
-        RssWatch {
-            peak,
-            stop,
-            thread: Some(thread),
-            baseline,
-        }
-    }
-
-    pub fn peak(&self) -> u64 {
-        self.peak.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Asserts the peak stayed within `growth` bytes of the baseline; returns the growth.
-    pub fn assert_bounded(&self, what: &str, growth: u64) -> u64 {
-        let grew = self.peak().saturating_sub(self.baseline);
-        assert!(
-            grew <= growth,
-            "{what}: server RSS grew by {} MB (baseline {} MB, limit +{} MB)",
-            grew / MB,
-            self.baseline / MB,
-            growth / MB
-        );
-        eprintln!(
-            "{what}: RSS baseline {:.1} MB, peak {:.1} MB",
-            self.baseline as f64 / MB as f64,
-            self.peak() as f64 / MB as f64
-        );
-        grew
-    }
-}
-
-impl Drop for RssWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

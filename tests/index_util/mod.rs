@@ -2,8 +2,13 @@
 //! every table, and the comparison of an index with the stand-in's ground truth.
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)]
+pub use support::TempDir;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,32 +21,6 @@ use keva_electrum::index::sync::SyncReport;
 use keva_electrum::index::{Reader, SyncConfig, Syncer, Writer};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p =
-            std::env::temp_dir().join(format!("keva-index-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    pub fn db(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A regtest stand-in with `blocks` generated blocks.
 pub fn start_node(blocks: u32, seed: u64) -> DevNode {
