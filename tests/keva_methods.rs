@@ -17,7 +17,7 @@ use keva_electrum::chain::keva::{namespace_to_string, KevaOp, PROFILE_KEY};
 use keva_electrum::chain::{Hash32, Network, Transaction};
 use keva_electrum::index::writer::set_ban;
 use keva_electrum::methods::Methods;
-use keva_electrum::server::Backend;
+use keva_electrum::server::{Backend, Reply};
 use serde_json::{json, Value};
 
 const PAGE: usize = 25;
@@ -883,7 +883,12 @@ fn banned_hashtags_are_empty_and_bad_params_are_errors() {
         g.w.f.mempool.clone(),
     ));
     let mut worker = methods.new_worker();
-    let mut call = |m: &str, p: Value| methods.call(&mut worker, m, &p).result;
+    let mut call = |m: &str, p: Value| {
+        methods
+            .call(&mut worker, m, &p)
+            .result
+            .map(Reply::into_value)
+    };
     let tag_sh = sh_hex(&lookup_sh(b"kevatest"));
     for start in [json!(-1), json!(5000), json!("abc")] {
         assert_eq!(

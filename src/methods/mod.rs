@@ -1,9 +1,10 @@
 //! The Electrum 1.4 protocol methods, served from the index, the mempool snapshot and (for
 //! four pass-through calls) the node: the [`Backend`] the server runs on its workers.
 //!
-//! Every method is one function `fn(&Ctx, &[Option<&Value>]) -> Result<Value, RpcError>` listed
-//! in a [`Method`] table with its parameter names; the table drives argument binding (positional
-//! or named, with aiorpcX's error texts) and dispatch. The keva methods live in [`keva`] and
+//! Every method is one function `fn(&Ctx, &[Option<&Value>]) -> Result<Value, RpcError>` (or,
+//! for answers that can run to megabytes, one that writes the JSON text itself) listed in a
+//! [`Method`] table with its parameter names; the table drives argument binding (positional or
+//! named, with aiorpcX's error texts) and dispatch. The keva methods live in [`keva`] and
 //! plug in through its own table.
 //!
 //! * [`params`]: argument coercion with ElectrumX's rules and texts.
@@ -31,12 +32,25 @@ use crate::daemon::Daemon;
 use crate::index::Reader;
 use crate::mempool::{Mempool, Snapshot};
 use crate::server::rpc::bind_params;
-use crate::server::{Answer, Backend, RpcError};
+use crate::server::{Answer, Backend, Reply, RpcError};
 use node::NodeGateway;
 
 /// A method handler: parsed arguments (one per declared name, `None` when an optional one was
 /// not given) and the read context in, a JSON result or a protocol error out.
 pub type Handler = fn(&Ctx, &[Option<&Value>]) -> Result<Value, RpcError>;
+
+/// A handler that writes its JSON result as text: a value tree of a long history would take
+/// many times the memory of the text it serializes to.
+pub type TextHandler = fn(&Ctx, &[Option<&Value>]) -> Result<String, RpcError>;
+
+/// How a method produces its result.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// As a JSON value.
+    Value(Handler),
+    /// As JSON text.
+    Text(TextHandler),
+}
 
 /// One protocol method: its name, its parameter names in positional order, and its handler.
 pub struct Method {
@@ -47,7 +61,7 @@ pub struct Method {
     /// Names of the optional parameters, after the required ones.
     pub optional: &'static [&'static str],
     /// The implementation.
-    pub run: Handler,
+    pub run: Run,
 }
 
 impl Method {
@@ -62,7 +76,22 @@ impl Method {
             name,
             required,
             optional,
-            run,
+            run: Run::Value(run),
+        }
+    }
+
+    /// A table entry whose handler writes JSON text.
+    pub const fn text(
+        name: &'static str,
+        required: &'static [&'static str],
+        optional: &'static [&'static str],
+        run: TextHandler,
+    ) -> Method {
+        Method {
+            name,
+            required,
+            optional,
+            run: Run::Text(run),
         }
     }
 }
@@ -95,7 +124,7 @@ const METHODS: &[Method] = &[
         &[],
         scripthash::get_balance,
     ),
-    Method::new(
+    Method::text(
         "blockchain.scripthash.get_history",
         &["scripthash"],
         &[],
@@ -107,7 +136,7 @@ const METHODS: &[Method] = &[
         &[],
         scripthash::get_mempool,
     ),
-    Method::new(
+    Method::text(
         "blockchain.scripthash.listunspent",
         &["scripthash"],
         &[],
@@ -299,7 +328,10 @@ impl Backend for Methods {
             Ok(a) => a,
             Err(e) => return Answer::err(e),
         };
-        let (result, cost) = self.with_ctx(worker, |ctx| (m.run)(ctx, &args));
+        let (result, cost) = self.with_ctx(worker, |ctx| match m.run {
+            Run::Value(run) => run(ctx, &args).map(Reply::Value),
+            Run::Text(run) => run(ctx, &args).map(Reply::Text),
+        });
         Answer { result, cost }
     }
 

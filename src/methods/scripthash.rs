@@ -27,18 +27,28 @@ pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
     Ok(json!({"confirmed": confirmed, "unconfirmed": unconfirmed}))
 }
 
-/// `blockchain.scripthash.get_history(scripthash)`: chain order, then the mempool.
-pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+/// `blockchain.scripthash.get_history(scripthash)`: chain order, then the mempool; written as
+/// text (a history can hold 100,000 entries) with ElectrumX's key order.
+pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let (confirmed, mempool) = full_history(ctx, &sh)?;
-    let mut out: Vec<Value> = Vec::with_capacity(confirmed.len() + mempool.len());
-    out.extend(
-        confirmed
-            .iter()
-            .map(|h| json!({"tx_hash": hash_to_hex(&h.txid), "height": h.height})),
-    );
-    out.extend(mempool.iter().map(mempool_entry));
-    Ok(Value::Array(out))
+    let mut out = JsonArray::with_capacity((confirmed.len() + mempool.len()) * 90);
+    for h in &confirmed {
+        out.push(format_args!(
+            r#"{{"tx_hash":"{}","height":{}}}"#,
+            hash_to_hex(&h.txid),
+            h.height
+        ));
+    }
+    for tx in &mempool {
+        out.push(format_args!(
+            r#"{{"tx_hash":"{}","height":{},"fee":{}}}"#,
+            hash_to_hex(&tx.txid),
+            tx.height(),
+            tx.fee
+        ));
+    }
+    Ok(out.finish())
 }
 
 /// `blockchain.scripthash.get_mempool(scripthash)`: height 0 before -1, then by txid.
@@ -50,34 +60,60 @@ pub fn get_mempool(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
 }
 
 /// `blockchain.scripthash.listunspent(scripthash)`: confirmed in chain order, then mempool
-/// outputs (height 0); outputs spent in the mempool are left out.
-pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+/// outputs (height 0); outputs spent in the mempool are left out. Written as text, like
+/// [`get_history`].
+pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let confirmed = ctx.reader.utxos(&sh).map_err(index_failure)?;
     let mempool = unconfirmed_txs(ctx, &sh, None)?;
-    let mut out = Vec::with_capacity(confirmed.len());
-    for u in &confirmed {
-        let outpoint = OutPoint {
-            txid: u.txid,
-            vout: u.vout,
-        };
-        if ctx.mempool.spender(&outpoint).is_none() {
-            out.push(utxo_entry(&u.txid, u.vout, u.height, u.value));
-        }
+    let unspent = |txid: Hash32, vout: u32| ctx.mempool.spender(&OutPoint { txid, vout }).is_none();
+    let mut out = JsonArray::with_capacity(confirmed.len() * 120);
+    let mut count = 0usize;
+    let mut push = |txid: &Hash32, vout: u32, height: u32, value: u64| {
+        count += 1;
+        out.push(format_args!(
+            r#"{{"tx_hash":"{}","tx_pos":{vout},"height":{height},"value":{value}}}"#,
+            hash_to_hex(txid)
+        ));
+    };
+    for u in confirmed.iter().filter(|u| unspent(u.txid, u.vout)) {
+        push(&u.txid, u.vout, u.height, u.value);
     }
     for tx in &mempool {
         for (vout, out_sh, value) in &tx.funding {
-            let outpoint = OutPoint {
-                txid: tx.txid,
-                vout: *vout,
-            };
-            if out_sh == &sh && ctx.mempool.spender(&outpoint).is_none() {
-                out.push(utxo_entry(&tx.txid, *vout, 0, *value));
+            if out_sh == &sh && unspent(tx.txid, *vout) {
+                push(&tx.txid, *vout, 0, *value);
             }
         }
     }
-    ctx.bump_cost(1.0 + out.len() as f64 / 50.0);
-    Ok(Value::Array(out))
+    ctx.bump_cost(1.0 + count as f64 / 50.0);
+    Ok(out.finish())
+}
+
+/// A JSON array written item by item into one string.
+struct JsonArray(String);
+
+impl JsonArray {
+    fn with_capacity(bytes: usize) -> JsonArray {
+        let mut s = String::with_capacity(bytes + 2);
+        s.push('[');
+        JsonArray(s)
+    }
+
+    /// Appends one item, already JSON.
+    fn push(&mut self, item: std::fmt::Arguments) {
+        use std::fmt::Write as _;
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        // Writing into a String cannot fail.
+        let _ = self.0.write_fmt(item);
+    }
+
+    fn finish(mut self) -> String {
+        self.0.push(']');
+        self.0
+    }
 }
 
 /// The Electrum status of `sh`: sha256 of `"txid:height:"` over the history, hex (not
@@ -159,8 +195,4 @@ fn balance_delta(sh: &Hash32, txs: &[Arc<MempoolTx>]) -> i64 {
 
 fn mempool_entry(tx: &Arc<MempoolTx>) -> Value {
     json!({"tx_hash": hash_to_hex(&tx.txid), "height": tx.height(), "fee": tx.fee})
-}
-
-fn utxo_entry(txid: &Hash32, vout: u32, height: u32, value: u64) -> Value {
-    json!({"tx_hash": hash_to_hex(txid), "tx_pos": vout, "height": height, "value": value})
 }

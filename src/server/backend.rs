@@ -4,11 +4,37 @@
 use super::rpc::RpcError;
 use serde_json::Value;
 
+/// A successful result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// A JSON value, serialized by the worker.
+    Value(Value),
+    /// JSON text written directly by a method whose answer can be too large to build as a
+    /// value tree first (a value tree of a long history takes ~10 times its text).
+    Text(String),
+}
+
+impl Reply {
+    /// The result as a value (text is parsed back: for tests and other in-process callers).
+    pub fn into_value(self) -> Value {
+        match self {
+            Reply::Value(v) => v,
+            Reply::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl From<Value> for Reply {
+    fn from(value: Value) -> Self {
+        Reply::Value(value)
+    }
+}
+
 /// The answer to one method call, with the resource cost it incurred.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
     /// The result, or the protocol error to send.
-    pub result: Result<Value, RpcError>,
+    pub result: Result<Reply, RpcError>,
     /// Cost units charged to the session (ElectrumX scale: a ping is 0.1, a header 0.25–1.25,
     /// a history 0.1 + 0.001 per entry). Errors are charged 100 more by the server.
     pub cost: f64,
@@ -18,7 +44,7 @@ impl Answer {
     /// A successful answer with the default cost of 0.1.
     pub fn ok(value: Value) -> Self {
         Answer {
-            result: Ok(value),
+            result: Ok(Reply::Value(value)),
             cost: 0.1,
         }
     }
@@ -40,7 +66,10 @@ impl Answer {
 
 impl From<Result<Value, RpcError>> for Answer {
     fn from(result: Result<Value, RpcError>) -> Self {
-        Answer { result, cost: 0.1 }
+        Answer {
+            result: result.map(Reply::Value),
+            cost: 0.1,
+        }
     }
 }
 

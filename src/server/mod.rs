@@ -36,7 +36,7 @@ pub mod transport;
 pub mod ws;
 
 pub use admin::Admin;
-pub use backend::{Answer, Backend};
+pub use backend::{Answer, Backend, Reply};
 pub use event_loop::ChainEvent;
 pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
 pub use rpc::RpcError;

@@ -2,7 +2,8 @@
 //! over another one, and the loop is woken through its `mio::Waker`.
 
 use super::backend::Backend;
-use super::rpc::{encode_error, encode_result, RpcError};
+use super::backend::Reply;
+use super::rpc::{encode_error, encode_result, encode_result_text, RpcError};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -172,7 +173,8 @@ pub fn run<B: Backend>(backend: &B, state: &mut B::Worker, task: Task) -> (Outco
                 None => Outcome::Silent { error },
                 Some(id) => Outcome::Response {
                     bytes: match &answer.result {
-                        Ok(v) => encode_result(&id, v),
+                        Ok(Reply::Value(v)) => encode_result(&id, v),
+                        Ok(Reply::Text(t)) => encode_result_text(&id, t),
                         Err(e) => encode_error(&id, e),
                     },
                     error,

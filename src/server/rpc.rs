@@ -291,6 +291,17 @@ pub fn encode_result(id: &Value, result: &Value) -> Vec<u8> {
     out
 }
 
+/// [`encode_result`] for a result already written as JSON text.
+pub fn encode_result_text(id: &Value, result: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(result.len() + 64);
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"result\":");
+    out.extend_from_slice(result.as_bytes());
+    out.extend_from_slice(b",\"id\":");
+    write_json(&mut out, id);
+    out.push(b'}');
+    out
+}
+
 /// Encodes `{"jsonrpc":"2.0","error":{"code":…,"message":…},"id":…}` without the newline.
 pub fn encode_error(id: &Value, error: &RpcError) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);

@@ -21,7 +21,7 @@ use keva_electrum::devnode::{DevNode, DevNodeConfig, Shape, Truth};
 use keva_electrum::index::{Reader, SyncConfig, Syncer, Writer};
 use keva_electrum::mempool::{Builder, Mempool};
 use keva_electrum::methods::{Methods, MethodsConfig, Worker};
-use keva_electrum::server::{Backend, RpcError};
+use keva_electrum::server::{Backend, Reply, RpcError};
 use serde_json::{json, Value};
 
 /// Node + index + mempool + backend.
@@ -133,7 +133,10 @@ impl Fixture {
 
     /// Calls a method through the backend.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, RpcError> {
-        self.methods.call(&mut self.worker, method, &params).result
+        self.methods
+            .call(&mut self.worker, method, &params)
+            .result
+            .map(Reply::into_value)
     }
 
     /// Calls a method that must succeed.
