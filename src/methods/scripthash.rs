@@ -5,7 +5,6 @@
 //! the mempool snapshot take; the Electrum display order (reversed) exists only in parameters
 //! and at the [`crate::server::Backend`] boundary.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -22,7 +21,7 @@ use crate::server::RpcError;
 pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let confirmed = ctx.reader.balance(&sh).map_err(index_failure)?;
-    let unconfirmed = balance_delta(&sh, &unconfirmed_txs(ctx, &sh, None)?);
+    let unconfirmed = balance_delta(&sh, &unconfirmed_txs(ctx, &sh)?);
     ctx.bump_cost(1.0);
     Ok(json!({"confirmed": confirmed, "unconfirmed": unconfirmed}))
 }
@@ -54,7 +53,7 @@ pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
 /// `blockchain.scripthash.get_mempool(scripthash)`: height 0 before -1, then by txid.
 pub fn get_mempool(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
     let sh = scripthash(arg(args, 0))?;
-    let txs = unconfirmed_txs(ctx, &sh, None)?;
+    let txs = unconfirmed_txs(ctx, &sh)?;
     ctx.bump_cost(0.1 + txs.len() as f64 * 0.001);
     Ok(Value::Array(txs.iter().map(mempool_entry).collect()))
 }
@@ -65,7 +64,7 @@ pub fn get_mempool(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
 pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let confirmed = ctx.reader.utxos(&sh).map_err(index_failure)?;
-    let mempool = unconfirmed_txs(ctx, &sh, None)?;
+    let mempool = unconfirmed_txs(ctx, &sh)?;
     let unspent = |txid: Hash32, vout: u32| ctx.mempool.spender(&OutPoint { txid, vout }).is_none();
     let mut out = JsonArray::with_capacity(confirmed.len() * 120);
     let mut count = 0usize;
@@ -94,8 +93,9 @@ pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
 struct JsonArray(String);
 
 impl JsonArray {
+    /// Room for `bytes` of items plus the JSON-RPC envelope added around them.
     fn with_capacity(bytes: usize) -> JsonArray {
-        let mut s = String::with_capacity(bytes + 2);
+        let mut s = String::with_capacity(bytes + 128);
         s.push('[');
         JsonArray(s)
     }
@@ -145,29 +145,21 @@ fn full_history(
     if confirmed.len() >= limit {
         return Err(RpcError::bad_request("history too large"));
     }
-    let known: HashSet<Hash32> = confirmed.iter().map(|h| h.txid).collect();
-    let mempool = unconfirmed_txs(ctx, sh, Some(&known))?;
+    let mempool = unconfirmed_txs(ctx, sh)?;
     Ok((confirmed, mempool))
 }
 
 /// The snapshot's transactions touching `sh`, in Electrum order, minus any the index already
 /// holds: between a block commit and the next mempool refresh a mined transaction is in both,
 /// and wallets reject histories that list a transaction twice.
-fn unconfirmed_txs(
-    ctx: &Ctx,
-    sh: &Hash32,
-    confirmed: Option<&HashSet<Hash32>>,
-) -> Result<Vec<Arc<MempoolTx>>, RpcError> {
+fn unconfirmed_txs(ctx: &Ctx, sh: &Hash32) -> Result<Vec<Arc<MempoolTx>>, RpcError> {
     let mut out = Vec::new();
     for tx in ctx.mempool.history(sh) {
-        let mined = match confirmed {
-            Some(set) if set.contains(&tx.txid) => true,
-            _ => ctx
-                .reader
-                .tx_location(&tx.txid)
-                .map_err(index_failure)?
-                .is_some(),
-        };
+        let mined = ctx
+            .reader
+            .tx_location(&tx.txid)
+            .map_err(index_failure)?
+            .is_some();
         if !mined {
             out.push(tx);
         }

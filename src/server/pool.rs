@@ -172,10 +172,10 @@ pub fn run<B: Backend>(backend: &B, state: &mut B::Worker, task: Task) -> (Outco
             let outcome = match id {
                 None => Outcome::Silent { error },
                 Some(id) => Outcome::Response {
-                    bytes: match &answer.result {
-                        Ok(Reply::Value(v)) => encode_result(&id, v),
+                    bytes: match answer.result {
+                        Ok(Reply::Value(v)) => encode_result(&id, &v),
                         Ok(Reply::Text(t)) => encode_result_text(&id, t),
-                        Err(e) => encode_error(&id, e),
+                        Err(e) => encode_error(&id, &e),
                     },
                     error,
                 },

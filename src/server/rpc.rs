@@ -291,11 +291,11 @@ pub fn encode_result(id: &Value, result: &Value) -> Vec<u8> {
     out
 }
 
-/// [`encode_result`] for a result already written as JSON text.
-pub fn encode_result_text(id: &Value, result: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(result.len() + 64);
-    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"result\":");
-    out.extend_from_slice(result.as_bytes());
+/// [`encode_result`] for a result already written as JSON text; the text's buffer becomes
+/// the message's (spare capacity avoids a copy of a long reply).
+pub fn encode_result_text(id: &Value, result: String) -> Vec<u8> {
+    let mut out = result.into_bytes();
+    out.splice(0..0, b"{\"jsonrpc\":\"2.0\",\"result\":".iter().copied());
     out.extend_from_slice(b",\"id\":");
     write_json(&mut out, id);
     out.push(b'}');

@@ -127,6 +127,16 @@ impl OutBuf {
         self.buf.len() - self.pos
     }
 
+    /// Queues `line`, taking it over when nothing else waits (a long reply is not copied).
+    fn append(&mut self, line: Vec<u8>) {
+        if self.pending() == 0 {
+            self.buf = line;
+            self.pos = 0;
+        } else {
+            self.buf.extend_from_slice(&line);
+        }
+    }
+
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
         if self.pos == self.buf.len() {
@@ -405,7 +415,7 @@ impl Session {
         );
         self.charge(PARSE_ERROR_COST, now, limits, eff);
         self.stats.errors += 1;
-        self.push_line(&encode_error(&Value::Null, &error), limits);
+        self.push_line(encode_error(&Value::Null, &error), limits);
         self.close(Closing::Flush);
     }
 
@@ -505,7 +515,7 @@ impl Session {
     /// Sends a pre-encoded header notification if the session subscribed to headers.
     pub fn notify_headers(&mut self, encoded: &[u8], limits: &Limits) {
         if self.headers && self.closing.is_none() {
-            self.push_line(encoded, limits);
+            self.push_line(encoded.to_vec(), limits);
         }
     }
 
@@ -542,7 +552,7 @@ impl Session {
             "blockchain.scripthash.subscribe",
             &json!([name, new_status]),
         );
-        self.push_line(&message, limits);
+        self.push_line(message, limits);
     }
 
     fn close(&mut self, how: Closing) {
@@ -693,7 +703,7 @@ impl Session {
         if let Some(id) = id {
             // Any batch being assembled is abandoned: the connection is closing.
             self.stats.errors += 1;
-            self.push_line(&encode_error(&id, &error), limits);
+            self.push_line(encode_error(&id, &error), limits);
         }
         self.close(Closing::Flush);
     }
@@ -957,9 +967,9 @@ impl Session {
                     self.charge(ERROR_COST, now, limits, eff);
                     self.stats.errors += 1;
                     let e = RpcError::response_too_large(limits.max_send);
-                    self.push_line(&encode_error(&id, &e), limits);
+                    self.push_line(encode_error(&id, &e), limits);
                 } else {
-                    self.push_line(&bytes, limits);
+                    self.push_line(bytes, limits);
                 }
             }
             ReplyTo::Batch { batch, id } => {
@@ -996,31 +1006,30 @@ impl Session {
                 line.push(b'[');
                 line.extend_from_slice(&b.body);
                 line.push(b']');
-                self.push_line(&line, limits);
+                self.push_line(line, limits);
             }
         }
     }
 
-    fn push_line(&mut self, bytes: &[u8], limits: &Limits) {
+    fn push_line(&mut self, mut line: Vec<u8>, limits: &Limits) {
         if self.closing == Some(Closing::Now) {
             return;
         }
         // narwhallet reads until a recv() returns less than 1024 bytes, so a message whose
         // length is a multiple of 1024 would stall it: pad such a message with one space of
         // JSON whitespace before its closing bracket.
-        let pad = (bytes.len() + 1) % 1024 == 0;
-        match bytes.split_last() {
-            Some((last, head)) if pad => {
-                self.out.buf.extend_from_slice(head);
-                self.out.buf.push(b' ');
-                self.out.buf.push(*last);
+        if (line.len() + 1) % 1024 == 0 {
+            if let Some(last) = line.pop() {
+                line.push(b' ');
+                line.push(last);
             }
-            _ => self.out.buf.extend_from_slice(bytes),
         }
-        self.out.buf.push(b'\n');
-        self.stats.bytes_out += bytes.len() as u64 + 1 + u64::from(pad);
+        line.push(b'\n');
+        let n = line.len();
+        self.out.append(line);
+        self.stats.bytes_out += n as u64;
         // Bandwidth is charged without triggering a recalculation here; the next one counts it.
-        let _ = self.cost.bump_bandwidth(bytes.len() + 1, limits);
+        let _ = self.cost.bump_bandwidth(n, limits);
         if limits.max_write_backlog != 0 && self.out.pending() > limits.max_write_backlog {
             self.close(Closing::Now);
         }
