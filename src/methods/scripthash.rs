@@ -31,7 +31,8 @@ pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
 pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let (len, mempool) = history_parts(ctx, &sh)?;
-    let mut out = JsonArray::with_capacity((len + mempool.len()) * 90);
+    // An entry is at most 97 bytes with a 7-digit height, 107 with a fee.
+    let mut out = JsonArray::with_capacity(len * 97 + mempool.len() * 110);
     ctx.reader
         .history_each(&sh, ctx.config.history_limit(), |h| {
             out.push(format_args!(
@@ -68,7 +69,8 @@ pub fn listunspent(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
     let confirmed = ctx.reader.utxos(&sh).map_err(index_failure)?;
     let mempool = unconfirmed_txs(ctx, &sh)?;
     let unspent = |txid: Hash32, vout: u32| ctx.mempool.spender(&OutPoint { txid, vout }).is_none();
-    let mut out = JsonArray::with_capacity(confirmed.len() * 120);
+    // An entry is at most 141 bytes (7-digit height and position, 16-digit value).
+    let mut out = JsonArray::with_capacity(confirmed.len() * 141);
     let mut count = 0usize;
     let mut push = |txid: &Hash32, vout: u32, height: u32, value: u64| {
         count += 1;
