@@ -200,28 +200,13 @@ impl Reader {
     /// Up to `limit` history entries of `scripthash` in chain order (pass max + 1 to detect a
     /// history that is too large).
     pub fn history(&self, scripthash: &Hash32, limit: usize) -> Result<Vec<HistoryItem>> {
-        let mut out = Vec::new();
-        self.history_each(scripthash, limit, |item| out.push(item))?;
-        Ok(out)
-    }
-
-    /// [`Reader::history`] one entry at a time, for histories too long to hold twice.
-    pub fn history_each(
-        &self,
-        scripthash: &Hash32,
-        limit: usize,
-        mut each: impl FnMut(HistoryItem),
-    ) -> Result<()> {
         let mut st = self.conn.prepare_cached(
             "SELECT h.tx_num, t.txid, t.height FROM scripts s
              JOIN history h ON h.script_id = s.id JOIN txs t ON t.tx_num = h.tx_num
              WHERE s.scripthash = ?1 ORDER BY h.tx_num LIMIT ?2",
         )?;
-        let mut rows = st.query(params![to_display(scripthash).as_slice(), limit as i64])?;
-        while let Some(r) = rows.next()? {
-            each(history_item(r)?);
-        }
-        Ok(())
+        let rows = st.query(params![to_display(scripthash).as_slice(), limit as i64])?;
+        collect_history(rows)
     }
 
     /// A page of `scripthash`'s history newest first: entries with tx_num < `below` (all when
@@ -256,6 +241,13 @@ impl Reader {
             )?
             .query_row([to_display(scripthash).as_slice()], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    /// Frees this connection's page cache: after a very long answer it would otherwise hold
+    /// pages that no other request needs, beside the answer's own buffers.
+    pub fn release_memory(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA shrink_memory")?;
+        Ok(())
     }
 
     /// Confirmed unspent outputs of `scripthash`, in chain order.
@@ -542,18 +534,13 @@ fn profile_display_name(value: &[u8]) -> Option<Vec<u8>> {
 fn collect_history(mut rows: rusqlite::Rows<'_>) -> Result<Vec<HistoryItem>> {
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(history_item(r)?);
+        out.push(HistoryItem {
+            tx_num: r.get(0)?,
+            txid: from_display(&r.get::<_, Vec<u8>>(1)?)?,
+            height: r.get(2)?,
+        });
     }
     Ok(out)
-}
-
-/// A `(tx_num, txid, height)` row.
-fn history_item(r: &rusqlite::Row<'_>) -> Result<HistoryItem> {
-    Ok(HistoryItem {
-        tx_num: r.get(0)?,
-        txid: from_display(&r.get::<_, Vec<u8>>(1)?)?,
-        height: r.get(2)?,
-    })
 }
 
 /// The mempool resolves spent outputs and checks the indexed tip through the same reader.

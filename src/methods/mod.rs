@@ -43,6 +43,10 @@ pub type Handler = fn(&Ctx, &[Option<&Value>]) -> Result<Value, RpcError>;
 /// many times the memory of the text it serializes to.
 pub type TextHandler = fn(&Ctx, &[Option<&Value>]) -> Result<String, RpcError>;
 
+/// Answers longer than this (bytes) read so much of the index that the worker's page cache
+/// is released after them.
+const LONG_ANSWER: usize = 1 << 20;
+
 /// How a method produces its result.
 #[derive(Clone, Copy)]
 pub enum Run {
@@ -332,6 +336,11 @@ impl Backend for Methods {
             Run::Value(run) => run(ctx, &args).map(Reply::Value),
             Run::Text(run) => run(ctx, &args).map(Reply::Text),
         });
+        if matches!(&result, Ok(Reply::Text(t)) if t.len() > LONG_ANSWER) {
+            if let Some(reader) = &worker.reader {
+                let _ = reader.release_memory();
+            }
+        }
         Answer { result, cost }
     }
 

@@ -14,6 +14,7 @@ use super::params::scripthash;
 use super::{arg, index_failure, Ctx};
 use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::{Hash32, OutPoint};
+use crate::index::read::HistoryItem;
 use crate::mempool::MempoolTx;
 use crate::server::RpcError;
 
@@ -30,18 +31,16 @@ pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
 /// text (a history can hold 100,000 entries) with ElectrumX's key order.
 pub fn get_history(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
-    let (len, mempool) = history_parts(ctx, &sh)?;
-    // An entry is at most 97 bytes with a 7-digit height, 107 with a fee.
-    let mut out = JsonArray::with_capacity(len * 97 + mempool.len() * 110);
-    ctx.reader
-        .history_each(&sh, ctx.config.history_limit(), |h| {
-            out.push(format_args!(
-                r#"{{"tx_hash":"{}","height":{}}}"#,
-                hash_to_hex(&h.txid),
-                h.height
-            ))
-        })
-        .map_err(index_failure)?;
+    let (confirmed, mempool) = full_history(ctx, &sh)?;
+    // An entry is at most 97 bytes with a 7-digit height, 110 with a fee.
+    let mut out = JsonArray::with_capacity(confirmed.len() * 97 + mempool.len() * 110);
+    for h in &confirmed {
+        out.push(format_args!(
+            r#"{{"tx_hash":"{}","height":{}}}"#,
+            hash_to_hex(&h.txid),
+            h.height
+        ));
+    }
     for tx in &mempool {
         out.push(format_args!(
             r#"{{"tx_hash":"{}","height":{},"fee":{}}}"#,
@@ -123,31 +122,33 @@ impl JsonArray {
 /// The Electrum status of `sh`: sha256 of `"txid:height:"` over the history, hex (not
 /// reversed); `None` for an empty history.
 pub fn status(ctx: &Ctx, sh: &Hash32) -> Result<Option<String>, RpcError> {
-    let (_, mempool) = history_parts(ctx, sh)?;
+    let (confirmed, mempool) = full_history(ctx, sh)?;
+    if confirmed.is_empty() && mempool.is_empty() {
+        return Ok(None);
+    }
     let mut hasher = Sha256::new();
-    let mut entries = mempool.len();
-    ctx.reader
-        .history_each(sh, ctx.config.history_limit(), |h| {
-            entries += 1;
-            hasher.update(format!("{}:{}:", hash_to_hex(&h.txid), h.height));
-        })
-        .map_err(index_failure)?;
+    for h in &confirmed {
+        hasher.update(format!("{}:{}:", hash_to_hex(&h.txid), h.height));
+    }
     for tx in &mempool {
         hasher.update(format!("{}:{}:", hash_to_hex(&tx.txid), tx.height()));
     }
-    Ok((entries > 0).then(|| to_hex(&hasher.finalize())))
+    Ok(Some(to_hex(&hasher.finalize())))
 }
 
-/// The length of the confirmed history (refused when ElectrumX would refuse it) and the
-/// mempool part without the transactions the index already holds. Callers then walk the
-/// confirmed part with `history_each` rather than holding it: it can be 100,000 entries.
-fn history_parts(ctx: &Ctx, sh: &Hash32) -> Result<(usize, Vec<Arc<MempoolTx>>), RpcError> {
-    let len = ctx.reader.history_len(sh).map_err(index_failure)? as usize;
-    ctx.bump_cost(0.2 + len as f64 * 0.001);
-    if len >= ctx.config.history_limit() {
+/// Confirmed history (limited as ElectrumX limits it) and the mempool part without the
+/// transactions the index already holds.
+fn full_history(
+    ctx: &Ctx,
+    sh: &Hash32,
+) -> Result<(Vec<HistoryItem>, Vec<Arc<MempoolTx>>), RpcError> {
+    let limit = ctx.config.history_limit();
+    let confirmed = ctx.reader.history(sh, limit).map_err(index_failure)?;
+    ctx.bump_cost(0.2 + confirmed.len() as f64 * 0.001);
+    if confirmed.len() >= limit {
         return Err(RpcError::bad_request("history too large"));
     }
-    Ok((len, unconfirmed_txs(ctx, sh)?))
+    Ok((confirmed, unconfirmed_txs(ctx, sh)?))
 }
 
 /// The snapshot's transactions touching `sh`, in Electrum order, minus any the index already
