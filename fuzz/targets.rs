@@ -6,14 +6,22 @@
 
 use std::time::{Duration, Instant};
 
+use keva_electrum::admin as cli;
 use keva_electrum::chain::header::Header;
 use keva_electrum::chain::keva::{index_scripthashes, parse_keva_script};
 use keva_electrum::chain::script::scripthash;
 use keva_electrum::chain::{Block, Transaction};
 use keva_electrum::index::prepared::PreparedBlock;
+use keva_electrum::server::admin::{self, Admin, APP_COMMANDS};
+use keva_electrum::server::peers::parse_add_peer;
 use keva_electrum::server::pool::{Outcome, Route, Task};
+use keva_electrum::server::rpc::{
+    bind_params, encode_error, encode_result, parse_line, Item, Message, RpcError,
+};
 use keva_electrum::server::session::{Effects, Session, Shared};
+use keva_electrum::server::ws::{WsCodec, WsError};
 use keva_electrum::server::Settings;
+use serde_json::{json, Value};
 
 /// Block and transaction parsing: whatever parses re-serializes to bytes that parse back to
 /// the same thing. (Not necessarily to the input: the parser accepts non-minimal CompactSize
@@ -158,5 +166,324 @@ pub fn session(data: &[u8]) {
             "the session wrote a line that is not JSON: {:?}",
             String::from_utf8_lossy(line)
         );
+    }
+}
+
+/// A WebSocket upgrade request the codec accepts.
+pub const WS_HEAD: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// What one run of the WebSocket codec over a byte stream produced.
+#[derive(Debug, PartialEq)]
+struct WsRun {
+    messages: Vec<Vec<u8>>,
+    error: Option<WsError>,
+    output: Vec<u8>,
+    open: bool,
+}
+
+/// Feeds `data` to a fresh codec in pieces of `piece` bytes, checking the buffering bound
+/// after every piece.
+fn ws_feed(data: &[u8], piece: usize, max: usize) -> WsRun {
+    let mut codec = WsCodec::new();
+    let mut messages = Vec::new();
+    let mut error = None;
+    for chunk in data.chunks(piece.max(1)) {
+        let result = codec.receive(chunk, max, |m| {
+            assert!(
+                max == 0 || m.len() <= max,
+                "a message of {} bytes passed the {max}-byte limit",
+                m.len()
+            );
+            messages.push(m.to_vec());
+            true
+        });
+        // An incomplete head (under 16 KiB + its terminator), or an incomplete frame (under
+        // `max` + its 14-byte header) plus a fragmented message (at most `max`).
+        let bound = if max == 0 {
+            usize::MAX
+        } else {
+            (16 * 1024 + 4).max(2 * max + 14)
+        };
+        assert!(
+            codec.buffered() <= bound,
+            "{} bytes buffered with a {max}-byte limit",
+            codec.buffered()
+        );
+        if let Err(e) = result {
+            error = Some(e);
+            break;
+        }
+    }
+    WsRun {
+        messages,
+        error,
+        open: codec.is_open(),
+        output: codec.output().to_vec(),
+    }
+}
+
+/// A client frame (masked) as browsers send them.
+pub fn ws_client_frame(fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![(u8::from(fin) << 7) | opcode];
+    let n = payload.len();
+    if n < 126 {
+        f.push(0x80 | n as u8);
+    } else if n <= 0xFFFF {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Decodes the server's frames (unmasked, minimal lengths) as a client would; `None` when
+/// the bytes are not a sequence of whole, valid server frames.
+fn ws_server_frames(mut out: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
+    let mut frames = Vec::new();
+    while !out.is_empty() {
+        if out.len() < 2 || out[0] & 0x70 != 0 || out[0] & 0x80 == 0 || out[1] & 0x80 != 0 {
+            return None;
+        }
+        let (len, at): (usize, usize) = match out[1] & 0x7F {
+            126 => (
+                usize::from(u16::from_be_bytes([*out.get(2)?, *out.get(3)?])),
+                4,
+            ),
+            127 => {
+                let b: [u8; 8] = out.get(2..10)?.try_into().ok()?;
+                (usize::try_from(u64::from_be_bytes(b)).ok()?, 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let payload = out.get(at..at.checked_add(len)?)?;
+        frames.push((out[0] & 0x0F, payload.to_vec()));
+        out = &out[at + len..];
+    }
+    Some(frames)
+}
+
+/// The WebSocket codec (handshake and client frames) fed arbitrary bytes in arbitrary pieces.
+///
+/// Byte 0: piece size and whether a valid upgrade request comes first; byte 1: the message
+/// limit (0 = none). Checks: no panic; messages and buffers within the limit; the same
+/// messages, error and output whichever way the stream is cut; the server's output is an HTTP
+/// response followed by whole, valid frames; every decoded message, framed again by a client,
+/// decodes to itself, and the server's text frame of it carries it unchanged.
+pub fn ws_frames(data: &[u8]) {
+    let [a, b, rest @ ..] = data else {
+        return;
+    };
+    let piece = usize::from(a >> 1) + 1;
+    let max = match b % 8 {
+        0 => 0,
+        k => 16 << k,
+    };
+    let mut stream = Vec::new();
+    if a & 1 == 1 {
+        stream.extend_from_slice(WS_HEAD);
+    }
+    stream.extend_from_slice(rest);
+    let whole = ws_feed(&stream, stream.len(), max);
+    let cut = ws_feed(&stream, piece, max);
+    assert_eq!(whole, cut, "the result depends on how the stream was cut");
+
+    // Output: an HTTP response head, then frames (a refusal has a body after its head).
+    let out = &whole.output;
+    if !out.is_empty() {
+        assert!(
+            out.starts_with(b"HTTP/1.1 "),
+            "output does not start with HTTP"
+        );
+        let head_end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("the HTTP head is not terminated");
+        if out.starts_with(b"HTTP/1.1 101 ") {
+            let frames = ws_server_frames(&out[head_end + 4..]).expect("invalid server frames");
+            for (i, (opcode, payload)) in frames.iter().enumerate() {
+                assert!(
+                    matches!(opcode, 0x8 | 0xA),
+                    "the server sent opcode {opcode:#x} unprompted"
+                );
+                assert!(payload.len() <= 125, "a control frame over 125 bytes");
+                if *opcode == 0x8 {
+                    assert_eq!(i, frames.len() - 1, "a frame after the close frame");
+                }
+            }
+        }
+    }
+
+    // Round trips through a fresh open codec and the server's encoder.
+    for (i, m) in whole.messages.iter().enumerate().take(8) {
+        let mut codec = WsCodec::new();
+        codec.receive(WS_HEAD, 0, |_| true).expect("handshake");
+        let n = codec.pending();
+        codec.consume_output(n);
+        let mask = [*a, *b, i as u8, 0x5a];
+        let split = m.len() / 2;
+        let mut frames = ws_client_frame(false, 0x1, &m[..split], mask);
+        frames.extend(ws_client_frame(true, 0x0, &m[split..], mask));
+        let mut again = Vec::new();
+        codec
+            .receive(&frames, max, |x| {
+                again.push(x.to_vec());
+                true
+            })
+            .expect("a re-framed message is refused");
+        assert_eq!(
+            again,
+            vec![m.clone()],
+            "a re-framed message decodes differently"
+        );
+        if !m.contains(&b'\n') {
+            let mut line = m.clone();
+            line.push(b'\n');
+            assert_eq!(codec.frame_lines(&line), line.len());
+            let sent = ws_server_frames(codec.output()).expect("invalid text frame");
+            assert_eq!(
+                sent,
+                vec![(0x1, m.clone())],
+                "the text frame changed the message"
+            );
+        }
+    }
+}
+
+/// An [`Admin`] that checks the arguments the parser hands it and answers with them.
+struct CheckingAdmin;
+
+impl Admin for CheckingAdmin {
+    fn getinfo(&self) -> Value {
+        json!({"coin": "Kevacoin"})
+    }
+
+    fn daemon_url(&self, url: Option<&str>) -> Result<Value, RpcError> {
+        assert!(url.is_none_or(|u| !u.trim().is_empty()), "a blank URL");
+        Ok(json!(url))
+    }
+
+    fn stop(&self) -> Result<Value, RpcError> {
+        Ok(json!("stopping"))
+    }
+
+    fn reorg(&self, count: u32) -> Result<Value, RpcError> {
+        assert!(count > 0, "reorg of 0 blocks");
+        Ok(json!(count))
+    }
+
+    fn query(&self, items: &[String], limit: usize) -> Result<Value, RpcError> {
+        assert!(!items.is_empty(), "query without items");
+        Ok(json!([items, limit]))
+    }
+
+    fn keva_ban_tx(&self, txid: &str) -> Result<Value, RpcError> {
+        check_txid(txid);
+        Ok(json!(txid))
+    }
+
+    fn keva_unban_tx(&self, txid: &str) -> Result<Value, RpcError> {
+        check_txid(txid);
+        Ok(json!(txid))
+    }
+
+    fn metrics(&self) -> String {
+        String::new()
+    }
+}
+
+fn check_txid(txid: &str) {
+    assert!(
+        txid.len() == 64
+            && txid
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "txid {txid:?} is not 64 lowercase hex digits"
+    );
+}
+
+/// What the server makes of one admin request, without a running loop: the same parsing the
+/// loop (`sessions`, `disconnect`, …), the peer manager (`add_peer`) and the admin thread do.
+fn admin_server_side(method: &str, params: &Value) -> Result<Value, RpcError> {
+    match method {
+        "sessions" | "groups" | "peers" => bind_params(method, params, &[], &[]).map(|_| json!([])),
+        "disconnect" | "log" => admin::session_ids(method, params).map(|ids| json!(ids)),
+        "add_peer" => parse_add_peer(params).map(|(h, t, s)| json!([h, t, s])),
+        m if APP_COMMANDS.contains(&m) => admin::run_command(&CheckingAdmin, m, params, json!({})),
+        other => Err(RpcError::unknown_method(other)),
+    }
+}
+
+/// Admin commands from untrusted bytes, two ways: as JSON-RPC lines on the admin port, and as
+/// the CLI's argument list (NUL-separated). Checks: no panic; every error has a message and
+/// every answer encodes to JSON carrying the request's id; a command line the CLI accepts is
+/// sent as a request the server parses back unchanged and accepts (numeric session ids); the
+/// CLI renders any answer.
+pub fn admin_command(data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        let items = match parse_line(line) {
+            Message::Single(item) => vec![item],
+            Message::Batch(items) => items,
+            Message::Error(e) => {
+                assert!(!e.message.is_empty());
+                continue;
+            }
+        };
+        for item in items {
+            let Item::Request(r) = item else {
+                continue;
+            };
+            let answer = admin_server_side(&r.method, &r.params);
+            let id = r.id.clone().unwrap_or(Value::Null);
+            let bytes = match &answer {
+                Ok(v) => encode_result(&id, v),
+                Err(e) => {
+                    assert!(!e.message.is_empty(), "an error without a message");
+                    encode_error(&id, e)
+                }
+            };
+            let back: Value = serde_json::from_slice(&bytes).expect("an answer that is not JSON");
+            assert_eq!(back["id"], id, "the answer lost the request id");
+        }
+    }
+
+    let args: Vec<String> = data
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if let Ok(Some(req)) = cli::parse_args(&args) {
+        let line = serde_json::to_vec(
+            &json!({"jsonrpc": "2.0", "method": req.method, "params": req.params, "id": 0}),
+        )
+        .unwrap();
+        let Message::Single(Item::Request(r)) = parse_line(&line) else {
+            panic!(
+                "the CLI's request does not parse: {}",
+                String::from_utf8_lossy(&line)
+            );
+        };
+        assert_eq!((&r.method, &r.params), (&req.method, &req.params));
+        let numeric_ids = req.params["session_ids"].as_array().is_none_or(|ids| {
+            ids.iter()
+                .all(|i| i.as_str().is_some_and(|s| s.trim().parse::<u64>().is_ok()))
+        });
+        if req.method != "add_peer" && numeric_ids {
+            if let Err(e) = admin_server_side(&r.method, &r.params) {
+                panic!(
+                    "the server refuses what the CLI accepted ({args:?}): {}",
+                    e.message
+                );
+            }
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(data) {
+        for method in ["sessions", "groups", "peers", "getinfo", "query"] {
+            let _ = cli::render(method, &v);
+        }
     }
 }

@@ -96,74 +96,83 @@ pub fn parse_args(args: &[String]) -> Result<Option<Request>, String> {
     let Some((method, args)) = rest.split_first() else {
         return Err("no command given".to_string());
     };
-    let params = match method.as_str() {
-        "getinfo" | "sessions" | "groups" | "peers" | "stop" => {
-            no_args(method, args)?;
-            json!({})
-        }
-        "add_peer" => {
-            if args.is_empty() {
-                return Err(
-                    "add_peer needs the peer, e.g. \"ec1.example.org s50002 t50001\"".into(),
-                );
+    let params =
+        match method.as_str() {
+            "getinfo" | "sessions" | "groups" | "peers" | "stop" => {
+                no_args(method, args)?;
+                json!({})
             }
-            json!({"real_name": args.join(" ")})
-        }
-        "disconnect" | "log" => {
-            if args.is_empty() {
-                return Err(format!(
-                    "{method} needs at least one session id (see `sessions`)"
-                ));
-            }
-            json!({"session_ids": args})
-        }
-        "daemon_url" => match args {
-            [] => json!({}),
-            [url] => json!({"daemon_url": url}),
-            _ => return Err("daemon_url takes one URL (comma-separate several)".into()),
-        },
-        "reorg" => match args {
-            [] => json!({}),
-            [n] => {
-                let count: u32 = n
-                    .parse()
-                    .map_err(|_| format!("reorg: {n:?} is not a number of blocks"))?;
-                json!({"count": count})
-            }
-            _ => return Err("reorg takes one count".into()),
-        },
-        "query" => {
-            let mut limit = None;
-            let mut items = Vec::new();
-            let mut j = 0;
-            while j < args.len() {
-                match args[j].as_str() {
-                    "-l" | "--limit" => {
-                        j += 1;
-                        let v = args.get(j).ok_or("query: --limit needs a number")?;
-                        limit = Some(
-                            v.parse::<u64>()
-                                .map_err(|_| format!("query: --limit {v:?} is not a number"))?,
-                        );
-                    }
-                    item => items.push(item.to_string()),
+            "add_peer" => {
+                if args.is_empty() {
+                    return Err(
+                        "add_peer needs the peer, e.g. \"ec1.example.org s50002 t50001\"".into(),
+                    );
                 }
-                j += 1;
+                json!({"real_name": args.join(" ")})
             }
-            if items.is_empty() {
-                return Err("query needs at least one address or script".into());
+            "disconnect" | "log" => {
+                if args.is_empty() {
+                    return Err(format!(
+                        "{method} needs at least one session id (see `sessions`)"
+                    ));
+                }
+                json!({"session_ids": args})
             }
-            match limit {
-                Some(l) => json!({"items": items, "limit": l}),
-                None => json!({"items": items}),
+            "daemon_url" => match args {
+                [] => json!({}),
+                [url] => json!({"daemon_url": url}),
+                _ => return Err("daemon_url takes one URL (comma-separate several)".into()),
+            },
+            "reorg" => match args {
+                [] => json!({}),
+                [n] => {
+                    let count: u32 = n.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
+                        format!("reorg: {n:?} is not a number of blocks (1 or more)")
+                    })?;
+                    json!({"count": count})
+                }
+                _ => return Err("reorg takes one count".into()),
+            },
+            "query" => {
+                let mut limit = None;
+                let mut items = Vec::new();
+                let mut j = 0;
+                while j < args.len() {
+                    match args[j].as_str() {
+                        "-l" | "--limit" => {
+                            j += 1;
+                            let v = args.get(j).ok_or("query: --limit needs a number")?;
+                            // The server takes limits up to i64::MAX (a JSON integer it reads).
+                            limit =
+                                Some(v.parse::<i64>().ok().filter(|l| *l >= 0).ok_or_else(
+                                    || format!("query: --limit {v:?} is not a number"),
+                                )?);
+                        }
+                        item => items.push(item.to_string()),
+                    }
+                    j += 1;
+                }
+                if items.is_empty() {
+                    return Err("query needs at least one address or script".into());
+                }
+                match limit {
+                    Some(l) => json!({"items": items, "limit": l}),
+                    None => json!({"items": items}),
+                }
             }
-        }
-        "keva_ban_tx" | "keva_unban_tx" => match args {
-            [txid] => json!({"txid": txid}),
-            _ => return Err(format!("{method} takes one transaction id")),
-        },
-        other => return Err(format!("unknown command {other:?}")),
-    };
+            "keva_ban_tx" | "keva_unban_tx" => match args {
+                [txid] if txid.len() == 64 && txid.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    json!({"txid": txid})
+                }
+                [txid] => {
+                    return Err(format!(
+                        "{method}: {txid:?} is not a transaction id (64 hex digits)"
+                    ))
+                }
+                _ => return Err(format!("{method} takes one transaction id")),
+            },
+            other => return Err(format!("unknown command {other:?}")),
+        };
     Ok(Some(Request {
         port,
         method: method.clone(),
@@ -377,6 +386,10 @@ mod tests {
         assert!(parse_args(&args("reorg x"))
             .unwrap_err()
             .contains("not a number"));
+        // What the server would refuse is refused here, before connecting.
+        assert!(parse_args(&args("reorg 0")).is_err());
+        assert!(parse_args(&args("query -l 18446744073709551615 x")).is_err());
+        assert!(parse_args(&args("keva_ban_tx abc")).is_err());
         assert!(parse_args(&args("frobnicate"))
             .unwrap_err()
             .contains("unknown command"));

@@ -18,6 +18,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("keva_script", targets::keva_script),
     ("header_chain", targets::header_chain),
     ("session", targets::session),
+    ("ws_frames", targets::ws_frames),
+    ("admin_command", targets::admin_command),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -192,5 +194,84 @@ fn write_corpus() {
     ];
     for (i, s) in sessions.iter().enumerate() {
         write("session", &format!("session-{i}"), s);
+    }
+    write_protocol_seeds(&write);
+}
+
+/// Seeds for the WebSocket codec and the admin command parsers (no chain needed).
+fn write_protocol_seeds(write: &dyn Fn(&str, &str, &[u8])) {
+    use targets::{ws_client_frame as frame, WS_HEAD};
+    let m = [0x12, 0x34, 0x56, 0x78];
+    let ping = b"{\"id\":1,\"method\":\"server.ping\"}";
+    // Byte 0: piece size * 2 + 1 when a valid upgrade request comes first; byte 1: the limit.
+    let mut ws: Vec<Vec<u8>> = Vec::new();
+    let mut open = |a: u8, b: u8, frames: &[Vec<u8>]| {
+        let mut v = vec![a, b];
+        v.extend(frames.concat());
+        ws.push(v);
+    };
+    open(1, 3, &[frame(true, 1, ping, m)]);
+    open(
+        7,
+        5,
+        &[
+            frame(false, 1, b"{\"id\":2,", m),
+            frame(true, 9, b"ping", m),
+            frame(true, 0, b"\"method\":\"server.version\"}", m),
+            frame(true, 0xA, b"", m),
+        ],
+    );
+    open(
+        0x21,
+        0,
+        &[
+            frame(true, 2, &[b'x'; 300], m),
+            frame(true, 8, &1000u16.to_be_bytes(), m),
+        ],
+    );
+    open(3, 2, &[frame(true, 1, &[b'y'; 70_000], m)]);
+    open(1, 1, &[vec![0x81, 0x03, b'a', b'b', b'c']]);
+    open(
+        1,
+        0,
+        &[vec![
+            0x81, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0,
+        ]],
+    );
+    open(5, 4, &[frame(true, 0, b"x", m), frame(true, 0xB, b"", m)]);
+    let mut head = vec![0x10, 3];
+    head.extend_from_slice(
+        b"GET /x HTTP/1.1\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+        sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\nsec-websocket-version: 13\r\n\r\n",
+    );
+    head.extend(frame(true, 1, ping, m));
+    ws.push(head);
+    let mut bad = vec![0x02, 3];
+    bad.extend_from_slice(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ws.push(bad);
+    let mut old = vec![0x40, 3];
+    old.extend_from_slice(&WS_HEAD[..WS_HEAD.len() - 6]);
+    old.extend_from_slice(b"8\r\n\r\n");
+    ws.push(old);
+    for (i, s) in ws.iter().enumerate() {
+        write("ws_frames", &format!("ws-{i}"), s);
+    }
+    let admin: &[&[u8]] = &[
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"getinfo\",\"params\":{},\"id\":0}",
+        b"{\"method\":\"disconnect\",\"params\":{\"session_ids\":[\"3\",4]},\"id\":1}\n{\"method\":\"log\",\"params\":[[5]],\"id\":2}",
+        b"[{\"method\":\"reorg\",\"params\":{\"count\":\"3\"},\"id\":1},{\"method\":\"query\",\"params\":{\"items\":[\"Kaddr\"],\"limit\":5},\"id\":2}]",
+        b"{\"method\":\"keva_ban_tx\",\"params\":[\"AB00000000000000000000000000000000000000000000000000000000000000\"],\"id\":\"x\"}",
+        b"{\"method\":\"add_peer\",\"params\":{\"real_name\":\"ec1.example.org s50002 t v1.4\"},\"id\":3}",
+        b"{\"method\":\"daemon_url\",\"params\":[\"http://u:p@127.0.0.1:9337/\"],\"id\":4}",
+        b"-p\x008001\x00query\x00-l\x005\x00Kaddr\x0076a914",
+        b"--port=8002\x00reorg\x007",
+        b"disconnect\x003\x004",
+        b"keva_unban_tx\x00ab00000000000000000000000000000000000000000000000000000000000000",
+        b"add_peer\x00ec1.example.org\x00s50002",
+        b"daemon_url\x00http://127.0.0.1:9337/",
+        b"[{\"id\":1,\"flags\":\"TCP\",\"time\":3725,\"peer\":\"1.2.3.4:5\"}]",
+    ];
+    for (i, s) in admin.iter().enumerate() {
+        write("admin_command", &format!("admin-{i}"), s);
     }
 }

@@ -88,7 +88,7 @@ pub fn spawn(
         .spawn(move || {
             for job in jobs.iter() {
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    run(&*admin, &job.command, &job.params, job.local)
+                    run_command(&*admin, &job.command, &job.params, job.local)
                 }))
                 .unwrap_or_else(|_| Err(RpcError::internal()));
                 if done.send(answer(job.route, job.id, &result)).is_err() {
@@ -119,7 +119,14 @@ pub fn answer(route: Route, id: Option<Value>, result: &Result<Value, RpcError>)
     }
 }
 
-fn run(admin: &dyn Admin, command: &str, params: &Value, local: Value) -> Result<Value, RpcError> {
+/// Checks an [`APP_COMMANDS`] request's params and calls the matching [`Admin`] method; the
+/// one place where the admin thread turns untrusted params into arguments.
+pub fn run_command(
+    admin: &dyn Admin,
+    command: &str,
+    params: &Value,
+    local: Value,
+) -> Result<Value, RpcError> {
     match command {
         "getinfo" => {
             bind_params(command, params, &[], &[])?;

@@ -422,16 +422,7 @@ impl Manager {
     }
 
     fn admin_add(&mut self, params: &Value) -> Result<Value, RpcError> {
-        let name = match params {
-            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_string),
-            Value::Object(o) => o
-                .get("real_name")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            _ => None,
-        }
-        .ok_or_else(|| bad("add_peer: give the peer as \"host t50001 s50002\""))?;
-        let (host, tcp, ssl) = parse_real_name(&name).map_err(bad)?;
+        let (host, tcp, ssl) = parse_add_peer(params)?;
         if self.ctx.settings.discovery != Discovery::On {
             return Err(bad("add_peer: PEER_DISCOVERY is not on"));
         }
@@ -676,6 +667,17 @@ impl<S: Read + Write> LineClient<S> {
 /// The table key of a peer: one entry per host and ports.
 fn peer_key(host: &str, tcp: Option<u16>, ssl: Option<u16>) -> String {
     format!("{} {tcp:?} {ssl:?}", host.to_ascii_lowercase())
+}
+
+/// The peer of an admin `add_peer` request (`["host s50002"]` or `{"real_name": …}`).
+pub fn parse_add_peer(params: &Value) -> Result<(String, Option<u16>, Option<u16>), RpcError> {
+    let name = match params {
+        Value::Array(a) => a.first().and_then(Value::as_str),
+        Value::Object(o) => o.get("real_name").and_then(Value::as_str),
+        _ => None,
+    }
+    .ok_or_else(|| bad("add_peer: give the peer as \"host t50001 s50002\""))?;
+    parse_real_name(name).map_err(bad)
 }
 
 /// Parses ElectrumX's "real name" `host [tPORT|t] [sPORT|s] [vX]`.

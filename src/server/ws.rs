@@ -105,16 +105,24 @@ impl WsCodec {
         if matches!(self.state, State::Closed | State::Draining(_)) {
             return Ok(());
         }
+        // Only the new bytes (and the 3 before them) can complete the head's terminator.
+        let searched = self.inbuf.len().saturating_sub(3);
         self.inbuf.extend_from_slice(data);
         if self.state == State::Handshake {
-            let Some(end) = find(&self.inbuf, b"\r\n\r\n") else {
-                if self.inbuf.len() > MAX_HEAD {
-                    return Err(self.refuse(
-                        "431 Request Header Fields Too Large",
-                        "",
-                        "request head too large",
-                    ));
-                }
+            let found = find(&self.inbuf[searched..], b"\r\n\r\n").map(|i| i + searched);
+            // The same refusal whether the head came in one read or many.
+            let too_large = match found {
+                Some(end) => end > MAX_HEAD,
+                None => self.inbuf.len() >= MAX_HEAD + 4,
+            };
+            if too_large {
+                return Err(self.refuse(
+                    "431 Request Header Fields Too Large",
+                    "",
+                    "request head too large",
+                ));
+            }
+            let Some(end) = found else {
                 return Ok(());
             };
             let head = self.inbuf[..end].to_vec();
@@ -309,6 +317,12 @@ impl WsCodec {
         }
     }
 
+    /// Client bytes held for an incomplete head, frame or fragmented message (bounded by the
+    /// head limit and twice the message limit).
+    pub fn buffered(&self) -> usize {
+        self.inbuf.len() + self.message.len()
+    }
+
     /// Bytes queued and not yet written.
     pub fn pending(&self) -> usize {
         self.out.len() - self.out_pos
@@ -398,7 +412,11 @@ fn parse_frame(buf: &[u8], max: usize) -> Result<Option<Frame>, WsError> {
     let Ok(len) = usize::try_from(len) else {
         return Err(WsError::TooBig);
     };
-    if buf.len() < at + 4 + len {
+    // With no size limit a length near 2^64 must not wrap around.
+    let Some(end) = len.checked_add(at + 4) else {
+        return Err(WsError::TooBig);
+    };
+    if buf.len() < end {
         return Ok(None);
     }
     let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
@@ -685,6 +703,33 @@ mod tests {
         let mut c = open();
         let e = c.receive(&client_frame(true, 0x0, b"x"), 0, |_| true);
         assert!(matches!(e, Err(WsError::Protocol(1002, _))));
+    }
+
+    #[test]
+    fn lengths_near_2_pow_64_and_long_heads_are_refused_however_they_arrive() {
+        // Without a message limit the end offset of this frame used to wrap around.
+        let mut c = open();
+        let mut frame = vec![0x81, 0xFF];
+        frame.extend_from_slice(&(u64::MAX - 7).to_be_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        assert_eq!(c.receive(&frame, 0, |_| true), Err(WsError::TooBig));
+
+        let mut head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n".to_vec();
+        head.extend_from_slice(format!("X-Pad: {}\r\n\r\n", "a".repeat(MAX_HEAD)).as_bytes());
+        let mut whole = WsCodec::new();
+        let e = whole.receive(&head, 0, |_| true);
+        let mut cut = WsCodec::new();
+        let mut e2 = Ok(());
+        for piece in head.chunks(1000) {
+            e2 = cut.receive(piece, 0, |_| true);
+            if e2.is_err() {
+                break;
+            }
+        }
+        assert_eq!(e, e2);
+        assert!(matches!(e, Err(WsError::Handshake(_))));
+        assert!(whole.output().starts_with(b"HTTP/1.1 431 "));
+        assert_eq!(whole.buffered(), 0);
     }
 
     #[test]
