@@ -77,11 +77,12 @@ impl Live {
     fn port(&self) -> u16 {
         self.server.local_addrs()[1].port()
     }
-    /// Runs a command line through the CLI's parser and sender; the rendered text or error.
+    /// Runs a command line through the CLI's parser and sender; the rendered text or the
+    /// error (the parser's own, or the server's).
     fn run(&self, line: &str) -> Result<String, String> {
         let mut args = vec!["-p".to_string(), self.port().to_string()];
         args.extend(line.split_whitespace().map(str::to_string));
-        let req = parse_args(&args).unwrap().unwrap();
+        let req = parse_args(&args)?.expect("a command, not --help");
         match send(req.port, &req.method, &req.params).unwrap() {
             Ok(v) => Ok(render(&req.method, &v)),
             Err(e) => Err(e["message"].as_str().unwrap_or_default().to_string()),
@@ -221,7 +222,7 @@ fn chain_commands_reach_the_admin_implementation() {
     );
     // Exit codes as a script sees them.
     assert_eq!(l.exit_code("getinfo"), 0);
-    assert_eq!(l.exit_code("keva_unban_tx zz"), 1);
+    assert_eq!(l.exit_code("keva_unban_tx zz"), 2);
     assert_eq!(l.exit_code("reorg many"), 2);
     assert_eq!(cli(&["-p".into(), "1".into(), "getinfo".into()]), 1);
 }
