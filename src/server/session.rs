@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Queued requests beyond which the session stops reading its socket.
 const MAX_QUEUED: usize = 1000;
-/// Output bytes beyond which the session stops reading its socket.
+/// Output bytes beyond which the session stops reading its socket and starting requests.
 const PAUSE_OUTPUT: usize = 1 << 20;
 /// Output buffer capacity kept once everything is written; larger buffers are released.
 const KEEP_OUTPUT: usize = 16 * 1024;
@@ -188,6 +188,8 @@ pub struct Session {
     admin: bool,
     client: String,
     logging: bool,
+    /// Set while queued requests wait for the client to read its output.
+    held: Option<Instant>,
 }
 
 impl Session {
@@ -214,6 +216,7 @@ impl Session {
             admin: false,
             client: String::new(),
             logging: false,
+            held: None,
         }
     }
 
@@ -296,7 +299,7 @@ impl Session {
 
     /// True when the session can take more input (not closing, not backed up).
     pub fn wants_input(&self) -> bool {
-        self.closing.is_none() && self.queue.len() < MAX_QUEUED && self.out.pending() < PAUSE_OUTPUT
+        self.closing.is_none() && self.queue.len() < MAX_QUEUED && !self.output_paused()
     }
 
     /// True when the connection can be dropped now.
@@ -329,9 +332,22 @@ impl Session {
         self.cost.recalc(now, extra, self.subs.len(), limits);
     }
 
-    /// When the session next needs [`Session::tick`] for a delayed request.
+    /// When the session next needs [`Session::tick`]: for a delayed request, or to start
+    /// requests held back while the client was not reading (none while it still is not).
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.sleeping.iter().map(|(t, _)| *t).min()
+        if self.output_paused() {
+            return None;
+        }
+        let delayed = self.sleeping.iter().map(|(t, _)| *t).min();
+        match (delayed, self.held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True while so much output waits that the client must read before more work starts.
+    fn output_paused(&self) -> bool {
+        self.out.pending() >= PAUSE_OUTPUT
     }
 
     /// The client closed its sending side.
@@ -838,11 +854,20 @@ impl Session {
         }
     }
 
-    /// Starts queued requests as far as the cost-derived concurrency allows.
+    /// Starts queued requests as far as the cost-derived concurrency allows, none while the
+    /// client leaves its output unread: a client that never reads cannot make workers produce
+    /// replies that would only pile up in memory.
     fn pump(&mut self, now: Instant, shared: &Shared, eff: &mut Effects) {
         if matches!(self.closing, Some(Closing::Now | Closing::Flush)) {
             return;
         }
+        if self.output_paused() {
+            if !self.queue.is_empty() || !self.sleeping.is_empty() {
+                self.held = Some(now);
+            }
+            return;
+        }
+        self.held = None;
         let limits = &shared.settings.limits;
         let mut i = 0;
         while i < self.sleeping.len() {
@@ -854,6 +879,10 @@ impl Session {
             }
         }
         while !self.queue.is_empty() {
+            if self.output_paused() {
+                self.held = Some(now);
+                return;
+            }
             let throttle = self.cost.throttle(limits);
             if let Some(max) = throttle.concurrency {
                 if max == 0 {

@@ -579,3 +579,34 @@ fn messages_never_end_on_a_multiple_of_1024_bytes() {
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["result"].as_str().map(str::len), Some(n));
 }
+
+#[test]
+fn requests_wait_while_the_client_leaves_its_output_unread() {
+    let mut h = Harness::new();
+    let big = PAUSE_OUTPUT + 10;
+    h.send(format!("{{\"method\":\"big\",\"params\":[{big}],\"id\":1}}\n").as_bytes());
+    h.work_all();
+    assert!(h.session.output().len() > PAUSE_OUTPUT);
+    // Requests that were already read arrive while the reply is unread: they are queued, not
+    // handed to the workers, and no wake-up is scheduled for them.
+    h.send(b"{\"method\":\"echo\",\"id\":2}\n{\"method\":\"echo\",\"id\":3}\n");
+    assert!(h.jobs.is_empty(), "nothing starts while output is paused");
+    assert!(!h.session.wants_input());
+    assert_eq!(h.session.next_wakeup(), None);
+    h.tick();
+    assert!(h.jobs.is_empty(), "a tick does not start them either");
+    // The client reads: a wake-up is due at once and the tick starts both requests.
+    let first = h.lines();
+    assert_eq!(first.len(), 1);
+    let wake = h
+        .session
+        .next_wakeup()
+        .expect("held requests ask for a wake-up");
+    assert!(wake <= h.now);
+    h.tick();
+    assert_eq!(h.jobs.len(), 2);
+    assert_eq!(h.session.next_wakeup(), None, "nothing held any more");
+    h.work_all();
+    let ids: Vec<Value> = h.lines().iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(2), json!(3)]);
+}
