@@ -98,6 +98,68 @@ fn never_reading_clients_do_not_grow_memory() {
     server.probe();
 }
 
+/// A flood of sessions from one /24 shares one cost budget: each session alone stays under
+/// `COST_SOFT_LIMIT`, but together they pass `COST_HARD_LIMIT` and are all cut off, while a
+/// client from another /24 doing the same is served. (127.0.0.1 is exempt as a proxy's address,
+/// so the flood comes from 127.0.0.2 and up.)
+#[test]
+fn a_flooding_subnet_shares_one_cost_budget() {
+    let (_node, mut server, _dir) = node_and_server(
+        "subnet",
+        &[("COST_SOFT_LIMIT", "1000"), ("COST_HARD_LIMIT", "5000")],
+    );
+    let watch = RssWatch::start(server.pid());
+    let errors = "{\"id\":1,\"method\":\"no.such\"}\n".repeat(3);
+    let mut flood = Vec::new();
+    for i in 0..40u8 {
+        let local = std::net::IpAddr::from([127, 0, 0, 2 + i]);
+        let mut c = Client::connect_from(local, server.tcp).unwrap();
+        c.send_raw(errors.as_bytes()).unwrap();
+        flood.push(c);
+    }
+    let mut other = Client::connect_from([127, 0, 1, 2].into(), server.tcp).unwrap();
+    other.send_raw(errors.as_bytes()).unwrap();
+    for c in flood.iter_mut().chain(std::iter::once(&mut other)) {
+        for _ in 0..3 {
+            let v = c.recv().expect("an error answer");
+            assert_eq!(v["error"]["code"], json!(-32601), "{v}");
+        }
+    }
+    // Group costs are pooled at the loop's next recalculation (at most a second away).
+    std::thread::sleep(Duration::from_millis(1500));
+    let ping = b"{\"id\":2,\"method\":\"server.ping\"}\n";
+    let mut cut = 0;
+    for c in flood.iter_mut() {
+        c.send_raw(ping).unwrap();
+        if let Some(v) = c.recv() {
+            if v["error"]["code"] == json!(-101) {
+                cut += 1;
+                assert!(c.recv().is_none(), "the session is closed after -101");
+            }
+        }
+    }
+    other.send_raw(ping).unwrap();
+    let v = other.recv().expect("the other subnet is answered");
+    eprintln!(
+        "subnet flood: {cut} of {} sessions of 127.0.0.0/24 cut off; 127.0.1.2 got {v}",
+        flood.len()
+    );
+    assert_eq!(
+        cut,
+        flood.len(),
+        "every session of the flooding subnet is cut off"
+    );
+    assert!(v["error"].is_null() && v["id"] == json!(2), "{v}");
+    // A newcomer from the flooding subnet inherits the bill the others left behind.
+    let mut late = Client::connect_from([127, 0, 0, 200].into(), server.tcp).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    late.send_raw(ping).unwrap();
+    let v = late.recv().expect("an answer");
+    assert_eq!(v["error"]["code"], json!(-101), "{v}");
+    server.probe();
+    watch.assert_bounded("subnet", 32 * MB);
+}
+
 /// Hundreds of connections from one address at once: the server stays within MAX_SESSIONS,
 /// refuses the excess quickly and lets a new client in once the flood ends.
 #[test]

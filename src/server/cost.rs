@@ -121,11 +121,14 @@ impl CostMeter {
 
 /// The subnet a peer is billed with: /24 for IPv4 and /48 for IPv6 by default.
 ///
-/// Private, loopback and link-local peers form no group, as in ElectrumX.
+/// Private and link-local peers and the loopback addresses 127.0.0.1 and ::1 form no group, as
+/// in ElectrumX: behind a local proxy or a load balancer every client comes from one of them.
+/// The rest of 127.0.0.0/8, where no proxy connects from, is grouped like public addresses.
 pub fn group_of(ip: IpAddr, limits: &Limits) -> Option<(IpAddr, u8)> {
     match ip {
         IpAddr::V4(v4) => {
-            if v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() {
+            let proxy = v4 == std::net::Ipv4Addr::LOCALHOST;
+            if v4.is_private() || proxy || v4.is_link_local() || v4.is_unspecified() {
                 return None;
             }
             let bits = limits.subnet_ipv4.min(32);
@@ -236,6 +239,10 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(group_of("127.0.0.1".parse().unwrap(), &l), None);
+        let lo = group_of("127.0.0.2".parse().unwrap(), &l);
+        assert_eq!(lo, Some(("127.0.0.0".parse().unwrap(), 24)));
+        assert_eq!(lo, group_of("127.0.0.77".parse().unwrap(), &l));
+        assert_ne!(lo, group_of("127.0.1.2".parse().unwrap(), &l));
         assert_eq!(group_of("192.168.1.1".parse().unwrap(), &l), None);
         let x = group_of("2001:db8:1:2::1".parse().unwrap(), &l);
         let y = group_of("2001:db8:1:ffff::1".parse().unwrap(), &l);

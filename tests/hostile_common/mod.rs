@@ -215,7 +215,20 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        Client::from_stream(TcpStream::connect_timeout(&addr, Duration::from_secs(5))?)
+    }
+
+    /// Connects from `local` (on Linux any address of 127.0.0.0/8 is local), so that a test
+    /// can play clients of different subnets.
+    pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<Client> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.bind(&SocketAddr::new(local, 0).into())?;
+        socket.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+        Client::from_stream(socket.into())
+    }
+
+    fn from_stream(stream: TcpStream) -> std::io::Result<Client> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
