@@ -116,6 +116,9 @@ pub fn serve(
         db_path: db_path.clone(),
         daemon: daemon.clone(),
         stop: stop.clone(),
+        daemon_urls: config.daemon_urls.join(","),
+        forced_reorg: syncer.forced_reorg(),
+        reorg_limit: config.reorg_limit,
     };
     let mut handle = server::start_with_admin(settings, Arc::new(methods), Some(Arc::new(admin)))
         .map_err(|e| e.0)?;
@@ -390,6 +393,10 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
                 _ => Vec::new(),
             },
             ..server::PeerSettings::default()
+        },
+        drop_client: match &config.drop_client {
+            Some(p) => Some(server::ClientFilter::new(p).map_err(|e| format!("DROP_CLIENT: {e}"))?),
+            None => None,
         },
         metrics_addr: config
             .metrics_port

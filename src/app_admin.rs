@@ -2,7 +2,7 @@
 //! commands; the server answers the session commands itself.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -16,12 +16,18 @@ use crate::index::read::Reader;
 use crate::index::writer::set_ban;
 use crate::server::{Admin, RpcError};
 
-/// What the admin commands reach: the node client, the index file, the stop flag.
+/// What the admin commands reach: the node client, the index file, the sync thread's controls.
 pub struct AppAdmin {
     pub network: Network,
     pub db_path: PathBuf,
     pub daemon: Daemon,
     pub stop: Arc<AtomicBool>,
+    /// `DAEMON_URL` as configured: what `daemon_url` without an argument goes back to.
+    pub daemon_urls: String,
+    /// Read by the sync thread: blocks to undo and index again.
+    pub forced_reorg: Arc<AtomicU32>,
+    /// `REORG_LIMIT`: a forced reorg may not go deeper.
+    pub reorg_limit: u32,
 }
 
 impl AppAdmin {
@@ -62,13 +68,14 @@ impl Admin for AppAdmin {
     }
 
     fn daemon_url(&self, url: Option<&str>) -> Result<Value, RpcError> {
-        match url {
-            None => Ok(json!(format!("using {}", self.daemon.current_url()))),
-            Some(_) => Err(RpcError::bad_request(
-                "switching nodes at run time is not supported: set DAEMON_URL (comma-separated \
-                 URLs fail over in turn) and restart",
-            )),
-        }
+        let urls = url.unwrap_or(&self.daemon_urls);
+        let info = self.daemon.switch_urls(urls).map_err(|e| {
+            RpcError::bad_request(format!(
+                "{e}; still using the node at {}",
+                self.daemon.current_url()
+            ))
+        })?;
+        Ok(json!(format!("now using daemon at {}", info.url)))
     }
 
     fn stop(&self) -> Result<Value, RpcError> {
@@ -76,10 +83,30 @@ impl Admin for AppAdmin {
         Ok(json!("stopping"))
     }
 
-    fn reorg(&self, _count: u32) -> Result<Value, RpcError> {
-        Err(RpcError::bad_request(
-            "forced reorgs are not supported: the index follows the node's reorgs by itself",
-        ))
+    fn reorg(&self, count: u32) -> Result<Value, RpcError> {
+        if count > self.reorg_limit {
+            return Err(RpcError::bad_request(format!(
+                "reorg: {count} blocks is deeper than REORG_LIMIT={}",
+                self.reorg_limit
+            )));
+        }
+        let db_height = self
+            .reader()?
+            .tip()
+            .map_err(|e| RpcError::bad_request(format!("index read: {e}")))?
+            .map_or(-1, |(h, _)| i64::from(h));
+        let node_height = self
+            .daemon
+            .block_count()
+            .map_err(|e| RpcError::bad_request(e.to_string()))?;
+        if db_height < i64::from(node_height) {
+            return Err(RpcError::bad_request("still catching up with daemon"));
+        }
+        self.forced_reorg.fetch_max(count, Ordering::Relaxed);
+        Ok(json!(format!(
+            "scheduled a reorg of {} blocks",
+            thousands(count)
+        )))
     }
 
     fn query(&self, items: &[String], limit: usize) -> Result<Value, RpcError> {
@@ -155,4 +182,17 @@ impl Admin for AppAdmin {
              keva_electrum_db_bytes {bytes}\n"
         )
     }
+}
+
+/// `1234567` as `1,234,567`, as ElectrumX formats counts.
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -224,7 +224,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("LOG_LEVEL", "info", "error, warning, info or debug"),
     ("ANON_LOGS", "", "non-empty hides client IP addresses in logs"),
     ("LOG_SESSIONS", "3600", "seconds between session summaries in the log (0 disables)"),
-    ("DROP_CLIENT", "", "clients whose server.version name contains this text are refused"),
+    ("DROP_CLIENT", "", "regular expression: wallets whose server.version name starts with a match are refused"),
     ("BANNED_HASHTAGS", "", "comma-separated hashtags whose pages stay empty"),
     ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
     ("WORKERS", "2 x cores", "worker threads answering requests"),
@@ -400,6 +400,14 @@ impl Config {
             .map(|t| t.trim().trim_start_matches('#').to_lowercase())
             .filter(|t| !t.is_empty())
             .collect();
+        let drop_client = v.get("DROP_CLIENT").filter(|s| !s.is_empty());
+        if let Some(pattern) = drop_client {
+            crate::server::ClientFilter::new(pattern).map_err(|e| {
+                ConfigError(format!(
+                    "DROP_CLIENT={pattern} is not a regular expression: {e}"
+                ))
+            })?;
+        }
 
         Ok(Config {
             db_dir,
@@ -432,10 +440,7 @@ impl Config {
             log_level,
             anon_logs: v.boolean("ANON_LOGS", false),
             log_sessions_s: v.integer("LOG_SESSIONS", 3600)?,
-            drop_client: v
-                .get("DROP_CLIENT")
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            drop_client: drop_client.map(str::to_string),
             banned_hashtags,
             workers: workers as usize,
             mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),
@@ -731,6 +736,7 @@ mod tests {
             ("REPORT_SERVICES", "tcp://127.0.0.1:50001"),
             ("LOG_LEVEL", "loud"),
             ("SERVICES", "ssl://:50002"),
+            ("DROP_CLIENT", "Electrum(3"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
             let named = err.contains(k) || (k == "SERVICES" && err.contains("SSL_CERTFILE"));

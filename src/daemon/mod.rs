@@ -12,6 +12,7 @@ pub use transport::redact;
 
 use crate::chain::hash::{from_hex, hash_from_hex, hash_to_hex};
 use crate::chain::{Hash32, Network};
+use parking_lot::RwLock;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -91,7 +92,10 @@ impl std::fmt::Display for NodeInfo {
 }
 
 struct Inner {
-    transport: Transport,
+    /// Replaced as a whole by [`Daemon::switch_urls`]; calls under way finish on the old one.
+    transport: RwLock<Arc<Transport>>,
+    cookie_file: Option<PathBuf>,
+    timeout: Duration,
     network: Network,
     next_id: AtomicU64,
     /// Set while a warm-up episode is being waited out, so it is logged once.
@@ -107,10 +111,13 @@ pub struct Daemon {
 impl Daemon {
     /// Validates the URLs and reads the cookie file; does not contact the node yet.
     pub fn new(cfg: DaemonConfig) -> Result<Daemon, Error> {
-        let transport = Transport::new(&cfg.urls, cfg.cookie_file, cfg.timeout, cfg.network)?;
+        let transport =
+            Transport::new(&cfg.urls, cfg.cookie_file.clone(), cfg.timeout, cfg.network)?;
         Ok(Daemon {
             inner: Arc::new(Inner {
-                transport,
+                transport: RwLock::new(Arc::new(transport)),
+                cookie_file: cfg.cookie_file,
+                timeout: cfg.timeout,
                 network: cfg.network,
                 next_id: AtomicU64::new(1),
                 warmup_logged: AtomicBool::new(false),
@@ -120,7 +127,26 @@ impl Daemon {
 
     /// The URL currently in use, without credentials (for logs and the admin `daemon_url`).
     pub fn current_url(&self) -> String {
-        self.inner.transport.current_url()
+        self.transport().current_url()
+    }
+
+    fn transport(&self) -> Arc<Transport> {
+        self.inner.transport.read().clone()
+    }
+
+    /// Moves every clone to other node URLs (comma-separated, in failover order), once the
+    /// first of them passes the start-up check; otherwise nothing changes.
+    pub fn switch_urls(&self, urls: &str) -> Result<NodeInfo, Error> {
+        let candidate = Daemon::new(DaemonConfig {
+            urls: vec![urls.to_string()],
+            cookie_file: self.inner.cookie_file.clone(),
+            timeout: self.inner.timeout,
+            network: self.inner.network,
+        })?;
+        let info = candidate.startup_check()?;
+        *self.inner.transport.write() = candidate.transport();
+        log(&format!("now using the node at {}", info.url));
+        Ok(info)
     }
 
     /// Checks the node before anything else runs: reachable, right network, `txindex` on.
@@ -332,7 +358,7 @@ impl Daemon {
         loop {
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             let body = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
-            let (v, url) = self.inner.transport.post(body.to_string().as_bytes())?;
+            let (v, url) = self.transport().post(body.to_string().as_bytes())?;
             let answer = self.answer(&url, method, &v)?;
             match answer {
                 Err(e) if e.code == NodeError::WARMING_UP => {
@@ -378,8 +404,7 @@ impl Daemon {
                 })
                 .collect();
             let (v, url) = self
-                .inner
-                .transport
+                .transport()
                 .post(Value::Array(reqs).to_string().as_bytes())?;
             let list = match v {
                 Value::Array(list) => list,

@@ -3,7 +3,7 @@
 //! transaction during initial sync and one per transaction at the tip, logs progress, and
 //! announces every commit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,8 @@ pub struct Syncer {
     /// Txids and spent outpoints of the blocks in the open transaction (for the mempool).
     mined: Vec<Hash32>,
     spent: Vec<OutPoint>,
+    /// Blocks the admin `reorg` command asks to undo and index again (0: none asked).
+    forced_reorg: Arc<AtomicU32>,
 }
 
 impl Syncer {
@@ -111,7 +113,14 @@ impl Syncer {
             mempool: None,
             mined: Vec::new(),
             spent: Vec::new(),
+            forced_reorg: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Where the admin `reorg COUNT` command leaves its request: the next round rolls back
+    /// that many blocks and indexes them again from the node, as a real reorg would.
+    pub fn forced_reorg(&self) -> Arc<AtomicU32> {
+        self.forced_reorg.clone()
     }
 
     /// Keeps `mempool` consistent with the index: each commit removes the transactions it
@@ -235,7 +244,11 @@ impl Syncer {
     fn sync_round(&mut self) -> std::result::Result<SyncReport, SyncError> {
         let node_height = self.daemon.block_count().map_err(node_err)?;
         let ours = self.writer.state().height;
-        let fork = self.find_fork(node_height)?;
+        let mut fork = self.find_fork(node_height)?;
+        let forced = self.forced_reorg.load(Ordering::Relaxed);
+        if forced > 0 && ours >= 0 {
+            fork = fork.min((ours - i64::from(forced)).max(0));
+        }
         let depth = (ours - fork).max(0) as u32;
         if depth > self.config.reorg_limit {
             return Err(SyncError::Fatal(Error::new(format!(
@@ -255,7 +268,13 @@ impl Syncer {
             self.finish_initial_sync()?;
             return Ok(report);
         }
-        if depth > 0 {
+        if depth > 0 && forced > 0 {
+            (self.config.log)(&format!(
+                "reorg forced by the admin command: rolling back {depth} block(s) from {ours} \
+                 and indexing the node's chain again from height {}",
+                fork + 1
+            ));
+        } else if depth > 0 {
             (self.config.log)(&format!(
                 "reorg: the node's chain forks at height {fork}; rolling back {depth} block(s) \
                  from {ours} and applying the node's branch to {node_height}"
@@ -399,6 +418,9 @@ impl Syncer {
                 touched
             }
         };
+        if reorg_depth > 0 {
+            self.forced_reorg.store(0, Ordering::Relaxed);
+        }
         let s = self.writer.state();
         if let (Some(events), Some(hash)) = (&self.events, s.hash) {
             let _ = events.send(ChainEvent {

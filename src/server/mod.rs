@@ -40,7 +40,9 @@ pub use backend::{Answer, Backend, Reply};
 pub use event_loop::ChainEvent;
 pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
 pub use rpc::RpcError;
-pub use settings::{Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION};
+pub use settings::{
+    ClientFilter, Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION,
+};
 pub use tls::Reload;
 
 use event_loop::{Control, EventLoop, Listener, Wiring, WAKER};

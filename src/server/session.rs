@@ -835,14 +835,25 @@ impl Session {
             Ok(a) => a,
             Err(e) => return self.reply(to, Err(e), now, limits, eff),
         };
+        let name = match args[0] {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => py_str(other),
+        };
+        if let Some(filter) = &shared.settings.drop_client {
+            if !name.is_empty() && filter.matches(&name) {
+                let e = RpcError::bad_request(format!("unsupported client: {name}"));
+                self.reply(to, Err(e), now, limits, eff);
+                self.close(Closing::Flush);
+                return;
+            }
+        }
         let requested = args[1].filter(|v| !v.is_null());
         match negotiate(requested) {
             Some(v) => {
                 let reply = json!([shared.settings.server_version, version_string(&v)]);
                 self.version = Some(v);
-                if let Some(Value::String(name)) = args[0] {
-                    self.client = name.chars().take(64).collect();
-                }
+                self.client = name.chars().take(64).collect();
                 self.reply(to, Ok(reply), now, limits, eff);
             }
             None => {

@@ -216,6 +216,27 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// Peer discovery (`PEER_DISCOVERY`, `PEER_ANNOUNCE`, seeds); off by default.
     pub discovery: super::peers::PeerSettings,
+    /// `DROP_CLIENT`: wallets whose `server.version` name this matches are refused.
+    pub drop_client: Option<ClientFilter>,
+}
+
+/// A `DROP_CLIENT` pattern, matched like Python's `re.match`: from the start of the client's
+/// name, not necessarily to its end.
+#[derive(Clone, Debug)]
+pub struct ClientFilter(regex::Regex);
+
+impl ClientFilter {
+    /// Compiles `pattern`; the error says what is wrong with it.
+    pub fn new(pattern: &str) -> Result<ClientFilter, String> {
+        regex::Regex::new(&format!("^(?:{pattern})"))
+            .map(ClientFilter)
+            .map_err(|e| e.to_string())
+    }
+
+    /// True when a client calling itself `name` is to be refused.
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.is_match(name)
+    }
 }
 
 impl Default for Settings {
@@ -237,6 +258,7 @@ impl Default for Settings {
             rpc_allow_remote: false,
             metrics_addr: None,
             discovery: super::peers::PeerSettings::default(),
+            drop_client: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::server::backend::{Answer, Backend};
 use crate::server::pool;
-use crate::server::SERVER_VERSION;
+use crate::server::{ClientFilter, SERVER_VERSION};
 
 /// In-memory backend: `echo` returns its params, `big` a string of N bytes, `fail` a code-1
 /// error; statuses come from a fixed table.
@@ -609,4 +609,27 @@ fn requests_wait_while_the_client_leaves_its_output_unread() {
     h.work_all();
     let ids: Vec<Value> = h.lines().iter().map(|l| l["id"].clone()).collect();
     assert_eq!(ids, vec![json!(2), json!(3)]);
+}
+
+#[test]
+fn drop_client_refuses_matching_wallets_as_electrumx_does() {
+    let mut h = Harness::new();
+    h.settings.drop_client = Some(ClientFilter::new(r"Electrum 3\.|ancient").unwrap());
+    h.send(b"{\"id\":1,\"method\":\"server.version\",\"params\":[\"Electrum 3.3.8\",\"1.4\"]}\n");
+    assert_eq!(
+        h.one(),
+        err(1, "unsupported client: Electrum 3.3.8", json!(1))
+    );
+    assert_eq!(h.session.closing(), Some(Closing::Flush));
+    // Matched from the start of the name, like Python's re.match: "ancient" inside a name is
+    // not a match, another version is not either.
+    for name in ["Electrum 4.1.5", "not ancient", "Electrum 30"] {
+        let mut h = Harness::new();
+        h.settings.drop_client = Some(ClientFilter::new(r"Electrum 3\.|ancient").unwrap());
+        let line = json!({"id": 2, "method": "server.version", "params": [name, "1.4"]});
+        h.send(format!("{line}\n").as_bytes());
+        assert_eq!(h.one()["result"][1], json!("1.4"), "{name}");
+        assert_eq!(h.session.closing(), None);
+        assert_eq!(h.session.client_name(), name);
+    }
 }
