@@ -113,6 +113,20 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
             let want: Vec<_> = all.iter().rev().skip(3).take(3).cloned().collect();
             assert_eq!(next, want);
         }
+        // The one-query page and the batched counts agree with the lookups one by one.
+        let keva_page = reader.keva_page(&sh, None, 1 << 20).unwrap();
+        assert_eq!(keva_page.len(), all.len());
+        for (p, h) in keva_page.iter().zip(all.iter().rev()) {
+            assert_eq!(&p.item, h);
+            assert_eq!(p.time, reader.block_time(h.height).unwrap());
+            assert_eq!(p.banned, reader.is_banned(&h.txid).unwrap());
+            assert_eq!(p.op, reader.keva_op(h.tx_num).unwrap().map(|r| r.op));
+        }
+        let txids: Vec<_> = nt.events.iter().map(|e| e.txid).collect();
+        let many = reader.reaction_counts_many(&txids).unwrap();
+        for (t, c) in txids.iter().zip(&many) {
+            assert_eq!(*c, reader.reaction_counts(t).unwrap());
+        }
         for e in &nt.events {
             let loc = reader.tx_location(&e.txid).unwrap().unwrap();
             let row = reader.keva_op(loc.tx_num).unwrap().expect("keva op row");
@@ -130,6 +144,20 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
         assert!(!reader.history(&profile_sh, 10).unwrap().is_empty());
     }
     assert!(seen_reactions > 0, "the chain has replies, shares or likes");
+    // Batched across several queries (25 posts each), with repeats and unknown txids.
+    let mut txids: Vec<_> = truth
+        .namespaces
+        .values()
+        .flat_map(|nt| nt.events.iter().map(|e| e.txid))
+        .collect();
+    txids.push([7; 32]);
+    txids.push(txids[0]);
+    assert!(txids.len() > 50, "{} posts", txids.len());
+    let many = reader.reaction_counts_many(&txids).unwrap();
+    assert_eq!(many.len(), txids.len());
+    for (t, c) in txids.iter().zip(&many) {
+        assert_eq!(*c, reader.reaction_counts(t).unwrap());
+    }
 }
 
 #[test]

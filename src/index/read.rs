@@ -69,6 +69,22 @@ pub struct ReactionCounts {
     pub likes: u64,
 }
 
+/// A history entry of a keva page with everything the page shows about it, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KevaPageItem {
+    /// The history entry.
+    pub item: HistoryItem,
+    /// Header time of its block.
+    pub time: Option<u32>,
+    /// An operator banned its keva content.
+    pub banned: bool,
+    /// Its keva operation (the first, should a tx carry several); `None` when it has none.
+    pub op: Option<KevaOp>,
+}
+
+/// Scripthashes whose history lengths one query counts (`reaction_counts_many`).
+const COUNT_CHUNK: usize = 75;
+
 /// What hashtag and reaction items show about a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceProfile {
@@ -382,6 +398,89 @@ impl Reader {
             shares: count(2)?,
             likes: count(3)?,
         })
+    }
+
+    /// A page of `scripthash`'s history as [`Reader::history_page`] pages it, each entry with
+    /// its block time, ban and keva operation: one query for the whole page.
+    pub fn keva_page(
+        &self,
+        scripthash: &Hash32,
+        below: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<KevaPageItem>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT h.tx_num, t.txid, t.height, b.time,
+                    EXISTS (SELECT 1 FROM banned_txs WHERE txid = t.txid),
+                    k.vout, k.op, k.namespace, k.key, k.value
+             FROM scripts s
+             JOIN history h ON h.script_id = s.id
+             JOIN txs t ON t.tx_num = h.tx_num
+             LEFT JOIN blocks b ON b.height = t.height
+             LEFT JOIN keva_ops k ON k.tx_num = h.tx_num
+                 AND k.vout = (SELECT min(vout) FROM keva_ops WHERE tx_num = h.tx_num)
+             WHERE s.scripthash = ?1 AND h.tx_num < ?2
+             ORDER BY h.tx_num DESC LIMIT ?3",
+        )?;
+        let mut rows = st.query(params![
+            to_display(scripthash).as_slice(),
+            below.unwrap_or(i64::MAX),
+            limit as i64
+        ])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let code: Option<u8> = r.get(6)?;
+            let op = match code {
+                Some(code) => {
+                    let ns: String = r.get(7)?;
+                    Some(keva_op_from_row(code, &ns, r.get(8)?, r.get(9)?)?)
+                }
+                None => None,
+            };
+            out.push(KevaPageItem {
+                item: HistoryItem {
+                    tx_num: r.get(0)?,
+                    txid: from_display(&r.get::<_, Vec<u8>>(1)?)?,
+                    height: r.get(2)?,
+                },
+                time: r.get(3)?,
+                banned: r.get(4)?,
+                op,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Reader::reaction_counts`] of many posts, with one query per 25 posts.
+    pub fn reaction_counts_many(&self, txids: &[Hash32]) -> Result<Vec<ReactionCounts>> {
+        let keys: Vec<[u8; 32]> = txids
+            .iter()
+            .flat_map(|t| (1..=3).map(move |kind| to_display(&reaction_scripthash(t, kind))))
+            .collect();
+        let mut counts = std::collections::HashMap::new();
+        let sql = format!(
+            "SELECT s.scripthash, (SELECT count(*) FROM history h WHERE h.script_id = s.id)
+             FROM scripts s WHERE s.scripthash IN ({})",
+            vec!["?"; COUNT_CHUNK].join(",")
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        for chunk in keys.chunks(COUNT_CHUNK) {
+            // Unused places repeat the first key: the answer is the same set.
+            let args = (0..COUNT_CHUNK).map(|i| chunk.get(i).unwrap_or(&chunk[0]).as_slice());
+            let mut rows = st.query(rusqlite::params_from_iter(args))?;
+            while let Some(r) = rows.next()? {
+                let sh: Vec<u8> = r.get(0)?;
+                let n: i64 = r.get(1)?;
+                counts.insert(sh, n as u64);
+            }
+        }
+        let count = |i: usize| counts.get(keys[i].as_slice()).copied().unwrap_or(0);
+        Ok((0..txids.len())
+            .map(|i| ReactionCounts {
+                replies: count(3 * i),
+                shares: count(3 * i + 1),
+                likes: count(3 * i + 2),
+            })
+            .collect())
     }
 
     /// Short code and display name of namespace `ns` (raw bytes); `None` when never registered.

@@ -20,10 +20,10 @@ use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
 use crate::chain::keva::{index_scripthash, namespace_to_string};
 use crate::chain::Hash32;
-use crate::index::read::HistoryItem;
+use crate::index::read::KevaPageItem;
 use crate::server::rpc::py_str;
 use crate::server::RpcError;
-use view::{put_op_fields, txid_json, View};
+use view::{page_op, prefetch_page_counts, put_op_fields, txid_json, View};
 
 /// The keva methods, looked up after the standard ones.
 pub const METHODS: &[Method] = &[
@@ -63,9 +63,10 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcErr
     let below = start_tx_num(arg(args, 1))?;
     let page = ctx
         .reader
-        .history_page(&sh, below, PAGE_SIZE)
+        .keva_page(&sh, below, PAGE_SIZE)
         .map_err(index_failure)?;
     let mut view = View::new(ctx);
+    prefetch_page_counts(&mut view, &page)?;
     let mut items = Vec::with_capacity(page.len());
     if below.is_none() {
         for tx in view.unconfirmed(&sh)? {
@@ -80,16 +81,16 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcErr
             items.push(Value::Object(item));
         }
     }
-    for entry in &page {
-        let Some(op) = view.confirmed_op(entry)? else {
+    for p in &page {
+        let Some(op) = page_op(p) else {
             continue;
         };
         let mut item = Map::new();
-        item.insert("tx_hash".into(), txid_json(&entry.txid));
-        item.insert("height".into(), json!(entry.height));
-        put_counts(&mut item, view.counts(&entry.txid)?);
-        put_op_fields(&mut item, &op);
-        put_time(&mut item, &mut view, entry.height)?;
+        item.insert("tx_hash".into(), txid_json(&p.item.txid));
+        item.insert("height".into(), json!(p.item.height));
+        put_counts(&mut item, view.counts(&p.item.txid)?);
+        put_op_fields(&mut item, op);
+        put_time(&mut item, p.time);
         items.push(Value::Object(item));
     }
     ctx.bump_cost(0.2 + items.len() as f64 * 0.005);
@@ -106,27 +107,28 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
     let below = start_tx_num(arg(args, 1))?;
     let page = ctx
         .reader
-        .history_page(&sh, below, PAGE_SIZE)
+        .keva_page(&sh, below, PAGE_SIZE)
         .map_err(index_failure)?;
     let mut view = View::new(ctx);
+    prefetch_page_counts(&mut view, &page)?;
     let mut items = Vec::with_capacity(page.len());
-    for entry in &page {
-        let Some(op) = view.confirmed_op(entry)? else {
+    for p in &page {
+        let Some(op) = page_op(p) else {
             continue;
         };
         let profile = view.profile(op.namespace())?;
         let mut item = Map::new();
-        item.insert("tx_hash".into(), txid_json(&entry.txid));
+        item.insert("tx_hash".into(), txid_json(&p.item.txid));
         item.insert("displayName".into(), profile.display_name_json());
-        item.insert("height".into(), json!(entry.height));
+        item.insert("height".into(), json!(p.item.height));
         item.insert("shortCode".into(), profile.short_code_json());
-        put_counts(&mut item, view.counts(&entry.txid)?);
+        put_counts(&mut item, view.counts(&p.item.txid)?);
         item.insert(
             "namespace".into(),
             json!(namespace_to_string(op.namespace())),
         );
-        put_op_fields(&mut item, &op);
-        put_time(&mut item, &mut view, entry.height)?;
+        put_op_fields(&mut item, op);
+        put_time(&mut item, p.time);
         items.push(Value::Object(item));
     }
     ctx.bump_cost(0.2 + items.len() as f64 * 0.01);
@@ -166,8 +168,8 @@ pub fn start_tx_num(value: &Value) -> Result<Option<i64>, RpcError> {
 }
 
 /// The smallest tx_num of a fetched page (newest first), or -1 when it is empty.
-fn min_tx_num(page: &[HistoryItem]) -> i64 {
-    page.last().map_or(-1, |h| h.tx_num)
+fn min_tx_num(page: &[KevaPageItem]) -> i64 {
+    page.last().map_or(-1, |p| p.item.tx_num)
 }
 
 /// Adds `replies`, `shares` and `likes`.
@@ -177,12 +179,11 @@ fn put_counts(item: &mut Map<String, Value>, counts: [u64; 3]) {
     item.insert("likes".into(), json!(counts[2]));
 }
 
-/// Adds `time` from the header of the block at `height`.
-fn put_time(item: &mut Map<String, Value>, view: &mut View, height: u32) -> Result<(), RpcError> {
-    if let Some(t) = view.time(height)? {
+/// Adds `time` (of the item's block header) when known.
+fn put_time(item: &mut Map<String, Value>, time: Option<u32>) {
+    if let Some(t) = time {
         item.insert("time".into(), json!(t));
     }
-    Ok(())
 }
 
 #[cfg(test)]

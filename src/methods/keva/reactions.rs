@@ -27,20 +27,19 @@ pub fn get_keyvalue_reactions(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Valu
     let reply_sh = reaction_scripthash(&txid, REPLY);
     let confirmed = ctx
         .reader
-        .history_page(&reply_sh, None, MAX_REPLIES)
+        .keva_page(&reply_sh, None, MAX_REPLIES)
         .map_err(index_failure)?;
     let mut replies = Vec::with_capacity(confirmed.len());
-    for entry in &confirmed {
-        let Some(op) = view.confirmed_op(entry)? else {
+    for p in &confirmed {
+        let Some(op) = view::page_op(p) else {
             continue;
         };
-        let time = view.time(entry.height)?;
         replies.push(reply_item(
             &mut view,
-            &entry.txid,
-            i64::from(entry.height),
-            &op,
-            time,
+            &p.item.txid,
+            i64::from(p.item.height),
+            op,
+            p.time,
         )?);
     }
     for tx in view.unconfirmed(&reply_sh)? {

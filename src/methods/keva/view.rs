@@ -1,6 +1,6 @@
 //! What every keva method reads about a keva transaction, each piece a bounded number of
-//! indexed lookups: its operation (hidden when banned), its reaction counts, the time of its
-//! block, and the profile of its namespace; memoized for the length of one call.
+//! indexed lookups: its operation (hidden when banned), its reaction counts and the profile of
+//! its namespace; memoized for the length of one call.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use super::super::{index_failure, Ctx};
 use crate::chain::hash::hash_to_hex;
 use crate::chain::keva::{index_scripthash, parse_keva_script, KevaOp, PROFILE_KEY};
 use crate::chain::Hash32;
-use crate::index::read::{reaction_scripthash, HistoryItem};
+use crate::index::read::{reaction_scripthash, HistoryItem, KevaPageItem, ReactionCounts};
 use crate::mempool::MempoolTx;
 use crate::server::RpcError;
 
@@ -59,8 +59,8 @@ impl Profile {
 /// Lookups of one keva call over the index reader and the mempool snapshot, with memos.
 pub struct View<'a, 'c> {
     ctx: &'a Ctx<'c>,
-    times: HashMap<u32, Option<u32>>,
     profiles: HashMap<Vec<u8>, Profile>,
+    confirmed_counts: HashMap<Hash32, ReactionCounts>,
 }
 
 impl<'a, 'c> View<'a, 'c> {
@@ -68,9 +68,22 @@ impl<'a, 'c> View<'a, 'c> {
     pub fn new(ctx: &'a Ctx<'c>) -> Self {
         View {
             ctx,
-            times: HashMap::new(),
             profiles: HashMap::new(),
+            confirmed_counts: HashMap::new(),
         }
+    }
+
+    /// Reads the confirmed reaction counts of a page's posts together, so that
+    /// [`View::counts`] of each is a lookup instead of three queries.
+    pub fn prefetch_counts(&mut self, txids: &[Hash32]) -> Result<(), RpcError> {
+        let counts = self
+            .ctx
+            .reader
+            .reaction_counts_many(txids)
+            .map_err(index_failure)?;
+        self.confirmed_counts
+            .extend(txids.iter().copied().zip(counts));
+        Ok(())
     }
 
     /// The call's context.
@@ -162,26 +175,21 @@ impl<'a, 'c> View<'a, 'c> {
     /// Replies, shares and likes of `txid`: confirmed ones (banned included, as the reference
     /// counts them) plus unconfirmed ones.
     pub fn counts(&self, txid: &Hash32) -> Result<[u64; 3], RpcError> {
-        let confirmed = self
-            .ctx
-            .reader
-            .reaction_counts(txid)
-            .map_err(index_failure)?;
+        let confirmed = match self.confirmed_counts.get(txid) {
+            Some(c) => *c,
+            None => self
+                .ctx
+                .reader
+                .reaction_counts(txid)
+                .map_err(index_failure)?,
+        };
         let mut out = [confirmed.replies, confirmed.shares, confirmed.likes];
-        for (slot, kind) in out.iter_mut().zip([REPLY, SHARE, LIKE]) {
-            *slot += self.unmined(&reaction_scripthash(txid, kind))?.len() as u64;
+        if !self.ctx.mempool.is_empty() {
+            for (slot, kind) in out.iter_mut().zip([REPLY, SHARE, LIKE]) {
+                *slot += self.unmined(&reaction_scripthash(txid, kind))?.len() as u64;
+            }
         }
         Ok(out)
-    }
-
-    /// Header time of the block at `height`.
-    pub fn time(&mut self, height: u32) -> Result<Option<u32>, RpcError> {
-        if let Some(t) = self.times.get(&height) {
-            return Ok(*t);
-        }
-        let t = self.ctx.reader.block_time(height).map_err(index_failure)?;
-        self.times.insert(height, t);
-        Ok(t)
     }
 
     /// The profile of namespace `ns` (raw 21 bytes), from the history of
@@ -262,6 +270,21 @@ impl<'a, 'c> View<'a, 'c> {
             _ => String::new(),
         })
     }
+}
+
+/// The keva operation a page item shows; `None` when it is banned or carries none.
+pub fn page_op(item: &KevaPageItem) -> Option<&KevaOp> {
+    item.op.as_ref().filter(|_| !item.banned)
+}
+
+/// Prefetches the reaction counts of the page items that are shown.
+pub fn prefetch_page_counts(view: &mut View, page: &[KevaPageItem]) -> Result<(), RpcError> {
+    let shown: Vec<Hash32> = page
+        .iter()
+        .filter(|p| page_op(p).is_some())
+        .map(|p| p.item.txid)
+        .collect();
+    view.prefetch_counts(&shown)
 }
 
 /// The keva operation an unconfirmed transaction carries (its first keva output).
