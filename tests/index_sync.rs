@@ -119,9 +119,12 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
         for (p, h) in keva_page.iter().zip(all.iter().rev()) {
             assert_eq!(&p.item, h);
             assert_eq!(p.time, reader.block_time(h.height).unwrap());
+            let loc = reader.tx_location_of(h.tx_num).unwrap().unwrap();
+            assert_eq!(p.position, loc.position);
             assert_eq!(p.banned, reader.is_banned(&h.txid).unwrap());
             assert_eq!(p.op, reader.keva_op(h.tx_num).unwrap().map(|r| r.op));
         }
+        assert_eq!(reader.keva_first(&sh).unwrap().as_ref(), keva_page.last());
         let txids: Vec<_> = nt.events.iter().map(|e| e.txid).collect();
         let many = reader.reaction_counts_many(&txids).unwrap();
         for (t, c) in txids.iter().zip(&many) {

@@ -76,6 +76,8 @@ pub struct KevaPageItem {
     pub item: HistoryItem,
     /// Header time of its block.
     pub time: Option<u32>,
+    /// Position in its block (0 = coinbase).
+    pub position: u32,
     /// An operator banned its keva content.
     pub banned: bool,
     /// Its keva operation (the first, should a tx carry several); `None` when it has none.
@@ -408,10 +410,26 @@ impl Reader {
         below: Option<i64>,
         limit: usize,
     ) -> Result<Vec<KevaPageItem>> {
-        let mut st = self.conn.prepare_cached(
+        self.keva_entries(scripthash, below, limit, "DESC")
+    }
+
+    /// The oldest entry of `scripthash`'s history as [`Reader::keva_page`] reads entries (a
+    /// namespace's registration, from which its short code comes).
+    pub fn keva_first(&self, scripthash: &Hash32) -> Result<Option<KevaPageItem>> {
+        Ok(self.keva_entries(scripthash, None, 1, "ASC")?.pop())
+    }
+
+    fn keva_entries(
+        &self,
+        scripthash: &Hash32,
+        below: Option<i64>,
+        limit: usize,
+        order: &str,
+    ) -> Result<Vec<KevaPageItem>> {
+        let mut st = self.conn.prepare_cached(&format!(
             "SELECT h.tx_num, t.txid, t.height, b.time,
                     EXISTS (SELECT 1 FROM banned_txs WHERE txid = t.txid),
-                    k.vout, k.op, k.namespace, k.key, k.value
+                    k.vout, k.op, k.namespace, k.key, k.value, h.tx_num - b.first_tx_num
              FROM scripts s
              JOIN history h ON h.script_id = s.id
              JOIN txs t ON t.tx_num = h.tx_num
@@ -419,8 +437,8 @@ impl Reader {
              LEFT JOIN keva_ops k ON k.tx_num = h.tx_num
                  AND k.vout = (SELECT min(vout) FROM keva_ops WHERE tx_num = h.tx_num)
              WHERE s.scripthash = ?1 AND h.tx_num < ?2
-             ORDER BY h.tx_num DESC LIMIT ?3",
-        )?;
+             ORDER BY h.tx_num {order} LIMIT ?3"
+        ))?;
         let mut rows = st.query(params![
             to_display(scripthash).as_slice(),
             below.unwrap_or(i64::MAX),
@@ -443,6 +461,7 @@ impl Reader {
                     height: r.get(2)?,
                 },
                 time: r.get(3)?,
+                position: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
                 banned: r.get(4)?,
                 op,
             });

@@ -12,7 +12,7 @@ use super::super::{index_failure, Ctx};
 use crate::chain::hash::hash_to_hex;
 use crate::chain::keva::{index_scripthash, parse_keva_script, KevaOp, PROFILE_KEY};
 use crate::chain::Hash32;
-use crate::index::read::{reaction_scripthash, HistoryItem, KevaPageItem, ReactionCounts};
+use crate::index::read::{reaction_scripthash, KevaPageItem, ReactionCounts};
 use crate::mempool::MempoolTx;
 use crate::server::RpcError;
 
@@ -89,18 +89,6 @@ impl<'a, 'c> View<'a, 'c> {
     /// The call's context.
     pub fn ctx(&self) -> &'a Ctx<'c> {
         self.ctx
-    }
-
-    /// The keva operation of a confirmed history entry; `None` when banned or not keva.
-    pub fn confirmed_op(&self, item: &HistoryItem) -> Result<Option<KevaOp>, RpcError> {
-        let reader = self.ctx.reader;
-        if reader.is_banned(&item.txid).map_err(index_failure)? {
-            return Ok(None);
-        }
-        Ok(reader
-            .keva_op(item.tx_num)
-            .map_err(index_failure)?
-            .map(|row| row.op))
     }
 
     /// Unconfirmed transactions touching `sh`, newest first (a transaction before the ones
@@ -206,30 +194,19 @@ impl<'a, 'c> View<'a, 'c> {
     fn compute_profile(&self, ns: &[u8]) -> Result<Profile, RpcError> {
         let reader = self.ctx.reader;
         let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
-        let first = reader
-            .history(&sh, 1)
-            .map_err(index_failure)?
-            .into_iter()
-            .next();
+        let first = reader.keva_first(&sh).map_err(index_failure)?;
         let pending = self.unconfirmed(&sh)?;
-        let short_code = match &first {
-            Some(item) => {
-                let position = reader
-                    .tx_location_of(item.tx_num)
-                    .map_err(index_failure)?
-                    .map_or(0, |l| l.position);
-                let h = item.height.to_string();
-                Some(format!("{}{h}{position}", h.len()))
-            }
-            None => None,
-        };
+        let short_code = first.as_ref().map(|p| {
+            let h = p.item.height.to_string();
+            format!("{}{h}{}", h.len(), p.position)
+        });
         let latest = match pending.first() {
             Some(tx) => mempool_op(tx),
             None => {
-                let last = reader.history_page(&sh, None, 1).map_err(index_failure)?;
+                let last = reader.keva_page(&sh, None, 1).map_err(index_failure)?;
                 match last.first() {
-                    Some(item) => match self.confirmed_op(item)? {
-                        Some(op) => Some(op),
+                    Some(p) => match page_op(p) {
+                        Some(op) => Some(op.clone()),
                         None => return Ok(Profile::Hidden),
                     },
                     None => None,
@@ -256,11 +233,11 @@ impl<'a, 'c> View<'a, 'c> {
     /// when that registration is banned or unknown.
     fn registered_name(
         &self,
-        first: Option<&HistoryItem>,
+        first: Option<&KevaPageItem>,
         pending: &[Arc<MempoolTx>],
     ) -> Result<String, RpcError> {
         let op = match first {
-            Some(item) => self.confirmed_op(item)?,
+            Some(p) => page_op(p).cloned(),
             None => pending.iter().rev().find_map(|tx| mempool_op(tx)),
         };
         Ok(match op {
