@@ -1,6 +1,8 @@
 //! The read API the rest of the server uses: one [`Reader`] per worker thread, each a read-only
 //! connection whose queries are prepared once and cached.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -136,14 +138,55 @@ type OutputRowRaw = (i64, i64, Option<Vec<u8>>, Option<String>, u32, Option<i64>
 /// A read-only view of the index for one thread.
 pub struct Reader {
     conn: Connection,
+    profiles: RefCell<ProfileCache>,
 }
+
+/// The oldest and the newest entry of a namespace's profile history.
+pub type ProfileEntries = (Option<KevaPageItem>, Option<KevaPageItem>);
+
+/// [`Reader::profile_entries`] answers of one connection, valid while nothing is committed.
+#[derive(Default)]
+struct ProfileCache {
+    /// `PRAGMA data_version` when the entries were read: it changes with every commit of
+    /// another connection (a block, a reorg, a ban).
+    version: i64,
+    entries: HashMap<Hash32, ProfileEntries>,
+}
+
+/// Namespaces whose profile entries one connection keeps (a few MB at most).
+const PROFILE_CACHE: usize = 1024;
 
 impl Reader {
     /// Opens the index read-only; `cache_mb` bounds this connection's page cache.
     pub fn open(path: &Path, network: Network, cache_mb: u32) -> Result<Reader> {
         Ok(Reader {
             conn: db::open_reader(path, network, cache_mb)?,
+            profiles: RefCell::default(),
         })
+    }
+
+    /// [`Reader::keva_first`] and the newest entry of a namespace's profile history
+    /// (`ns ‖ \x01_KEVA_NS_`), remembered until the index changes: hashtag pages show the
+    /// same authors again and again.
+    pub fn profile_entries(&self, scripthash: &Hash32) -> Result<ProfileEntries> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let mut cache = self.profiles.borrow_mut();
+        if cache.version != version || cache.entries.len() >= PROFILE_CACHE {
+            cache.entries.clear();
+            cache.version = version;
+        }
+        if let Some(e) = cache.entries.get(scripthash) {
+            return Ok(e.clone());
+        }
+        let entries = (
+            self.keva_first(scripthash)?,
+            self.keva_page(scripthash, None, 1)?.pop(),
+        );
+        cache.entries.insert(*scripthash, entries.clone());
+        Ok(entries)
     }
 
     /// Height and hash (internal order) of the indexed tip; `None` for an empty index.
@@ -475,7 +518,7 @@ impl Reader {
             .iter()
             .flat_map(|t| (1..=3).map(move |kind| to_display(&reaction_scripthash(t, kind))))
             .collect();
-        let mut counts = std::collections::HashMap::new();
+        let mut counts = HashMap::new();
         let sql = format!(
             "SELECT s.scripthash, (SELECT count(*) FROM history h WHERE h.script_id = s.id)
              FROM scripts s WHERE s.scripthash IN ({})",

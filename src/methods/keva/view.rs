@@ -194,7 +194,7 @@ impl<'a, 'c> View<'a, 'c> {
     fn compute_profile(&self, ns: &[u8]) -> Result<Profile, RpcError> {
         let reader = self.ctx.reader;
         let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
-        let first = reader.keva_first(&sh).map_err(index_failure)?;
+        let (first, last) = reader.profile_entries(&sh).map_err(index_failure)?;
         let pending = self.unconfirmed(&sh)?;
         let short_code = first.as_ref().map(|p| {
             let h = p.item.height.to_string();
@@ -202,16 +202,13 @@ impl<'a, 'c> View<'a, 'c> {
         });
         let latest = match pending.first() {
             Some(tx) => mempool_op(tx),
-            None => {
-                let last = reader.keva_page(&sh, None, 1).map_err(index_failure)?;
-                match last.first() {
-                    Some(p) => match page_op(p) {
-                        Some(op) => Some(op.clone()),
-                        None => return Ok(Profile::Hidden),
-                    },
-                    None => None,
-                }
-            }
+            None => match &last {
+                Some(p) => match page_op(p) {
+                    Some(op) => Some(op.clone()),
+                    None => return Ok(Profile::Hidden),
+                },
+                None => None,
+            },
         };
         let from_profile = match &latest {
             Some(KevaOp::Put { key, value, .. }) if key == PROFILE_KEY => {
