@@ -152,9 +152,10 @@ fn load(
                     let start = anchors[i % anchors.len()];
                     i = i.wrapping_mul(31).wrapping_add(7);
                     let t = Instant::now();
-                    let reply = client.call(&method, json!([sh, start]));
+                    // Unparsed: the load generator shares the two cores with the server.
+                    let reply = client.call_raw(&method, json!([sh, start]));
                     mine.push(t.elapsed());
-                    assert!(reply.get("result").is_some(), "error reply: {reply}");
+                    assert!(reply.contains("\"result\":{"), "error reply: {reply}");
                 }
                 latencies.lock().unwrap().extend(mine);
             })
