@@ -902,6 +902,45 @@ fn banned_hashtags_are_empty_and_bad_params_are_errors() {
     )
     .unwrap();
     assert_eq!(wide["hashtags"].as_array().unwrap().len(), 1);
+    // On the wire, fields come in the reference's order.
+    let raw = |m: &str, p: Value| match methods.call(&mut methods.new_worker(), m, &p).result {
+        Ok(Reply::Text(t)) => t,
+        other => panic!("{m}: not a text answer: {other:?}"),
+    };
+    let text = raw(
+        "blockchain.keva.get_hashtag",
+        json!([sh_hex(&lookup_sh(b"worldwide")), -1]),
+    );
+    let order = [
+        "{\"hashtags\":[{\"tx_hash\"",
+        "\"displayName\"",
+        "\"height\"",
+        "\"shortCode\"",
+        "\"replies\"",
+        "\"shares\"",
+        "\"likes\"",
+        "\"type\"",
+        "\"namespace\"",
+        "\"key\"",
+        "\"time\"",
+        "\"min_tx_num\"",
+    ];
+    let at: Vec<usize> = order.iter().map(|k| text.find(k).expect(k)).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    let alice = sh_hex(&lookup_sh(&g.w.id(g.alice)));
+    let text = raw("blockchain.keva.get_keyvalues", json!([alice, -1]));
+    let order = [
+        "{\"keyvalues\":[{\"tx_hash\"",
+        "\"height\"",
+        "\"replies\"",
+        "\"shares\"",
+        "\"likes\"",
+        "\"type\"",
+        "\"key\"",
+        "\"min_tx_num\"",
+    ];
+    let at: Vec<usize> = order.iter().map(|k| text.find(k).expect(k)).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
     // The same tag is not banned on the default configuration.
     let open = g.w.f.ok("blockchain.keva.get_hashtag", json!([tag_sh, -1]));
     assert_eq!(open["hashtags"].as_array().unwrap().len(), PAGE);

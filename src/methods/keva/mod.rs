@@ -11,10 +11,11 @@
 //! paging always moves on) or -1 when the page is empty.
 
 pub mod reactions;
+pub mod text;
 pub mod txinfo;
 pub mod view;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
@@ -23,17 +24,18 @@ use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
 use crate::server::rpc::py_str;
 use crate::server::RpcError;
-use view::{page_op, prefetch_page_counts, put_op_fields, txid_json, View};
+use text::Text;
+use view::{page_op, prefetch_page_counts, View};
 
 /// The keva methods, looked up after the standard ones.
 pub const METHODS: &[Method] = &[
-    Method::new(
+    Method::text(
         "blockchain.keva.get_keyvalues",
         &["scripthash", "start_tx_num"],
         &[],
         get_keyvalues,
     ),
-    Method::new(
+    Method::text(
         "blockchain.keva.get_hashtag",
         &["scripthash", "start_tx_num"],
         &[],
@@ -56,9 +58,12 @@ pub const METHODS: &[Method] = &[
 /// Confirmed items per page (the reference's `HASHTAG_LIMIT`).
 pub const PAGE_SIZE: usize = 25;
 
+/// Bytes of one page item, about (room reserved for a page).
+const ITEM_BYTES: usize = 400;
+
 /// `blockchain.keva.get_keyvalues(scripthash, start_tx_num)`: the history of a keva index
 /// entry (usually a namespace), unconfirmed operations first on the first page.
-pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let below = start_tx_num(arg(args, 1))?;
     let page = ctx
@@ -67,42 +72,53 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcErr
         .map_err(index_failure)?;
     let mut view = View::new(ctx);
     prefetch_page_counts(&mut view, &page)?;
-    let mut items = Vec::with_capacity(page.len());
+    let mut t = Text::with_capacity(64 + page.len() * ITEM_BYTES);
+    t.open(b'{');
+    t.key("keyvalues");
+    t.open(b'[');
+    let mut shown = 0;
     if below.is_none() {
         for tx in view.unconfirmed(&sh)? {
             let Some(op) = view::mempool_op(&tx) else {
                 continue;
             };
-            let mut item = Map::new();
-            item.insert("tx_hash".into(), txid_json(&tx.txid));
-            item.insert("height".into(), json!(tx.height()));
-            put_counts(&mut item, view.counts(&tx.txid)?);
-            put_op_fields(&mut item, &op);
-            items.push(Value::Object(item));
+            t.open(b'{');
+            t.txid("tx_hash", &tx.txid);
+            t.num("height", tx.height());
+            t.counts(view.counts(&tx.txid)?);
+            t.op_fields(&op);
+            t.close(b'}');
+            shown += 1;
         }
     }
     for p in &page {
         let Some(op) = page_op(p) else {
             continue;
         };
-        let mut item = Map::new();
-        item.insert("tx_hash".into(), txid_json(&p.item.txid));
-        item.insert("height".into(), json!(p.item.height));
-        put_counts(&mut item, view.counts(&p.item.txid)?);
-        put_op_fields(&mut item, op);
-        put_time(&mut item, p.time);
-        items.push(Value::Object(item));
+        t.open(b'{');
+        t.txid("tx_hash", &p.item.txid);
+        t.num("height", p.item.height);
+        t.counts(view.counts(&p.item.txid)?);
+        t.op_fields(op);
+        if let Some(time) = p.time {
+            t.num("time", time);
+        }
+        t.close(b'}');
+        shown += 1;
     }
-    ctx.bump_cost(0.2 + items.len() as f64 * 0.005);
-    Ok(json!({"keyvalues": items, "min_tx_num": min_tx_num(&page)}))
+    t.close(b']');
+    t.num("min_tx_num", min_tx_num(&page));
+    t.close(b'}');
+    ctx.bump_cost(0.2 + shown as f64 * 0.005);
+    t.finish()
 }
 
 /// `blockchain.keva.get_hashtag(scripthash, start_tx_num)`: confirmed posts carrying a tag,
 /// with their namespace's profile; tags in `BANNED_HASHTAGS` have none.
-pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {
+pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     if is_banned_hashtag(ctx, &sh) {
-        return Ok(json!({"hashtags": [], "min_tx_num": -1}));
+        return Ok(r#"{"hashtags":[],"min_tx_num":-1}"#.to_string());
     }
     let below = start_tx_num(arg(args, 1))?;
     let page = ctx
@@ -111,28 +127,36 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError
         .map_err(index_failure)?;
     let mut view = View::new(ctx);
     prefetch_page_counts(&mut view, &page)?;
-    let mut items = Vec::with_capacity(page.len());
+    let mut t = Text::with_capacity(64 + page.len() * ITEM_BYTES);
+    t.open(b'{');
+    t.key("hashtags");
+    t.open(b'[');
+    let mut shown = 0;
     for p in &page {
         let Some(op) = page_op(p) else {
             continue;
         };
         let profile = view.profile(op.namespace())?;
-        let mut item = Map::new();
-        item.insert("tx_hash".into(), txid_json(&p.item.txid));
-        item.insert("displayName".into(), profile.display_name_json());
-        item.insert("height".into(), json!(p.item.height));
-        item.insert("shortCode".into(), profile.short_code_json());
-        put_counts(&mut item, view.counts(&p.item.txid)?);
-        item.insert(
-            "namespace".into(),
-            json!(namespace_to_string(op.namespace())),
-        );
-        put_op_fields(&mut item, op);
-        put_time(&mut item, p.time);
-        items.push(Value::Object(item));
+        t.open(b'{');
+        t.txid("tx_hash", &p.item.txid);
+        t.value("displayName", &profile.display_name_json());
+        t.num("height", p.item.height);
+        t.value("shortCode", &profile.short_code_json());
+        t.counts(view.counts(&p.item.txid)?);
+        t.str("type", view::op_type(op));
+        t.str("namespace", &namespace_to_string(op.namespace()));
+        t.key_value(op);
+        if let Some(time) = p.time {
+            t.num("time", time);
+        }
+        t.close(b'}');
+        shown += 1;
     }
-    ctx.bump_cost(0.2 + items.len() as f64 * 0.01);
-    Ok(json!({"hashtags": items, "min_tx_num": min_tx_num(&page)}))
+    t.close(b']');
+    t.num("min_tx_num", min_tx_num(&page));
+    t.close(b'}');
+    ctx.bump_cost(0.2 + shown as f64 * 0.01);
+    t.finish()
 }
 
 /// Whether `sh` is the index scripthash of a tag listed in `BANNED_HASHTAGS`.
@@ -172,23 +196,10 @@ fn min_tx_num(page: &[KevaPageItem]) -> i64 {
     page.last().map_or(-1, |p| p.item.tx_num)
 }
 
-/// Adds `replies`, `shares` and `likes`.
-fn put_counts(item: &mut Map<String, Value>, counts: [u64; 3]) {
-    item.insert("replies".into(), json!(counts[0]));
-    item.insert("shares".into(), json!(counts[1]));
-    item.insert("likes".into(), json!(counts[2]));
-}
-
-/// Adds `time` (of the item's block header) when known.
-fn put_time(item: &mut Map<String, Value>, time: Option<u32>) {
-    if let Some(t) = time {
-        item.insert("time".into(), json!(t));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn paging_parameter_accepts_what_wallets_send() {
