@@ -55,21 +55,15 @@ impl Client {
     /// Sends one request and returns the next line unparsed: for load loops whose clients
     /// subscribe to nothing (so the next line is the reply), leaving the CPU to the server.
     pub fn call_raw(&mut self, method: &str, params: serde_json::Value) -> String {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line =
-            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write to server");
+        self.send(method, params);
         let mut buf = String::new();
         let n = self.reader.read_line(&mut buf).expect("read from server");
         assert!(n > 0, "server closed the connection");
         buf
     }
 
-    /// Sends one request and reads until its reply (notifications are skipped).
-    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+    /// Writes one request; returns its id.
+    fn send(&mut self, method: &str, params: serde_json::Value) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let line =
@@ -77,6 +71,12 @@ impl Client {
         self.writer
             .write_all(format!("{line}\n").as_bytes())
             .expect("write to server");
+        id
+    }
+
+    /// Sends one request and reads until its reply (notifications are skipped).
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.send(method, params);
         loop {
             let mut buf = String::new();
             let n = self.reader.read_line(&mut buf).expect("read from server");

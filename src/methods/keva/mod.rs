@@ -66,16 +66,8 @@ const ITEM_BYTES: usize = 400;
 pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcError> {
     let sh = scripthash(arg(args, 0))?;
     let below = start_tx_num(arg(args, 1))?;
-    let page = ctx
-        .reader
-        .keva_page(&sh, below, PAGE_SIZE)
-        .map_err(index_failure)?;
-    let mut view = View::new(ctx);
-    prefetch_page_counts(&mut view, &page)?;
-    let mut t = Text::with_capacity(64 + page.len() * ITEM_BYTES);
-    t.open(b'{');
-    t.key("keyvalues");
-    t.open(b'[');
+    let page = Page::read(ctx, &sh, below, "keyvalues")?;
+    let (mut t, view) = (page.text, page.view);
     let mut shown = 0;
     if below.is_none() {
         for tx in view.unconfirmed(&sh)? {
@@ -91,7 +83,7 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
             shown += 1;
         }
     }
-    for p in &page {
+    for p in &page.items {
         let Some(op) = page_op(p) else {
             continue;
         };
@@ -100,17 +92,12 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
         t.num("height", p.item.height);
         t.counts(view.counts(&p.item.txid)?);
         t.op_fields(op);
-        if let Some(time) = p.time {
-            t.num("time", time);
-        }
+        t.time(p.time);
         t.close(b'}');
         shown += 1;
     }
-    t.close(b']');
-    t.num("min_tx_num", min_tx_num(&page));
-    t.close(b'}');
     ctx.bump_cost(0.2 + shown as f64 * 0.005);
-    t.finish()
+    Page::finish(t, &page.items)
 }
 
 /// `blockchain.keva.get_hashtag(scripthash, start_tx_num)`: confirmed posts carrying a tag,
@@ -121,18 +108,10 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         return Ok(r#"{"hashtags":[],"min_tx_num":-1}"#.to_string());
     }
     let below = start_tx_num(arg(args, 1))?;
-    let page = ctx
-        .reader
-        .keva_page(&sh, below, PAGE_SIZE)
-        .map_err(index_failure)?;
-    let mut view = View::new(ctx);
-    prefetch_page_counts(&mut view, &page)?;
-    let mut t = Text::with_capacity(64 + page.len() * ITEM_BYTES);
-    t.open(b'{');
-    t.key("hashtags");
-    t.open(b'[');
+    let page = Page::read(ctx, &sh, below, "hashtags")?;
+    let (mut t, mut view) = (page.text, page.view);
     let mut shown = 0;
-    for p in &page {
+    for p in &page.items {
         let Some(op) = page_op(p) else {
             continue;
         };
@@ -146,17 +125,49 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         t.str("type", view::op_type(op));
         t.str("namespace", &namespace_to_string(op.namespace()));
         t.key_value(op);
-        if let Some(time) = p.time {
-            t.num("time", time);
-        }
+        t.time(p.time);
         t.close(b'}');
         shown += 1;
     }
-    t.close(b']');
-    t.num("min_tx_num", min_tx_num(&page));
-    t.close(b'}');
     ctx.bump_cost(0.2 + shown as f64 * 0.01);
-    t.finish()
+    Page::finish(t, &page.items)
+}
+
+/// A page of a list method: its confirmed entries (with their reaction counts read ahead) and
+/// the answer's text up to the opening of the list named `list`.
+struct Page<'a, 'c> {
+    items: Vec<KevaPageItem>,
+    view: View<'a, 'c>,
+    text: Text,
+}
+
+impl<'a, 'c> Page<'a, 'c> {
+    fn read(
+        ctx: &'a Ctx<'c>,
+        sh: &Hash32,
+        below: Option<i64>,
+        list: &str,
+    ) -> Result<Self, RpcError> {
+        let items = ctx
+            .reader
+            .keva_page(sh, below, PAGE_SIZE)
+            .map_err(index_failure)?;
+        let mut view = View::new(ctx);
+        prefetch_page_counts(&mut view, &items)?;
+        let mut text = Text::with_capacity(64 + items.len() * ITEM_BYTES);
+        text.open(b'{');
+        text.key(list);
+        text.open(b'[');
+        Ok(Page { items, view, text })
+    }
+
+    /// Closes the list and adds `min_tx_num`.
+    fn finish(mut text: Text, items: &[KevaPageItem]) -> Result<String, RpcError> {
+        text.close(b']');
+        text.num("min_tx_num", min_tx_num(items));
+        text.close(b'}');
+        text.finish()
+    }
 }
 
 /// Whether `sh` is the index scripthash of a tag listed in `BANNED_HASHTAGS`.

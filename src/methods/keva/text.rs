@@ -100,6 +100,13 @@ impl Text {
         }
     }
 
+    /// `time` (of the item's block header) when known.
+    pub fn time(&mut self, time: Option<u32>) {
+        if let Some(t) = time {
+            self.num("time", t);
+        }
+    }
+
     /// `replies`, `shares` and `likes`.
     pub fn counts(&mut self, counts: [u64; 3]) {
         self.num("replies", counts[0]);
