@@ -42,16 +42,23 @@ pub fn to_hex(b: &[u8]) -> String {
     s
 }
 
-fn nibble(c: u8, pos: usize) -> Result<u8> {
+/// The value of one hex digit, either case.
+pub fn hex_digit(c: u8) -> Option<u8> {
     match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Ok(c - b'A' + 10),
-        _ => Err(Error::new(format!(
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn nibble(c: u8, pos: usize) -> Result<u8> {
+    hex_digit(c).ok_or_else(|| {
+        Error::new(format!(
             "invalid hex character {:?} at position {pos}",
             c as char
-        ))),
-    }
+        ))
+    })
 }
 
 /// Parses hex (either case) into bytes; odd length or a non-hex character is an error.

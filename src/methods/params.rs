@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::chain::hash::hex_digit;
 use crate::chain::Hash32;
 use crate::server::rpc::py_str;
 use crate::server::RpcError;
@@ -119,15 +120,6 @@ pub fn python_fromhex(s: &str) -> Option<Vec<u8>> {
         i += 2;
     }
     Some(out)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// 32 bytes of hex in display order, returned in internal (reversed) order.

@@ -10,6 +10,7 @@ use super::rpc::{
     Message, Request, RpcError,
 };
 use super::settings::{Limits, Settings, PROTOCOL_MAX, PROTOCOL_MIN};
+use crate::chain::hash::from_hex;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -1083,26 +1084,11 @@ fn parse_scripthash(value: Option<&Value>) -> Result<([u8; 32], String), RpcErro
     let Value::String(s) = value else {
         return Err(invalid());
     };
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return Err(invalid());
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let hi = hex_digit(pair[0]).ok_or_else(invalid)?;
-        let lo = hex_digit(pair[1]).ok_or_else(invalid)?;
-        out[i] = hi << 4 | lo;
-    }
+    let out = from_hex(s)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(invalid)?;
     Ok((out, s.clone()))
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// ElectrumX `util.protocol_tuple`: "1.4.2" → [1, 4, 2]; anything unreadable → [0].
