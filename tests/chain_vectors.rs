@@ -1,5 +1,8 @@
 //! The published chain and keva vectors, checked entry by entry against the `chain` module.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use keva_electrum::chain::address::{address_to_script, base58check_encode, script_to_address};
 use keva_electrum::chain::hash::{from_hex, hash_from_hex, hash_to_hex, sha256, to_hex};
 use keva_electrum::chain::keva::{
@@ -11,18 +14,7 @@ use keva_electrum::chain::script::{scripthash, scripthash_from_hex, scripthash_t
 use keva_electrum::chain::{Block, Header, Network, Transaction};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("KEVA_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared")
-}
+use support::shared_dir;
 
 fn load(rel: &str) -> Value {
     let path = shared_dir().join(rel);

@@ -9,23 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-
-fn client_config(cert_pem: &str) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
+use rustls::pki_types::ServerName;
 
 /// One request over TLS; asserts the answer and returns how long it all took.
 fn tls_ping(addr: std::net::SocketAddr, config: &Arc<rustls::ClientConfig>) -> Duration {
@@ -91,7 +75,7 @@ fn tls_garbage_and_aborted_handshakes() {
     opts.tls = Some((&cert, &keyf));
     let mut server = Server::start(opts);
     let ssl = server.ssl.unwrap();
-    let config = client_config(&cert_pem);
+    let config = trusting(&cert_pem);
     assert!(tls_ping(ssl, &config) < PROBE_LIMIT);
     let watch = RssWatch::start(server.pid());
 

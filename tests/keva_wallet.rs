@@ -7,7 +7,6 @@ mod electrum_util;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use electrum_util::*;
@@ -16,18 +15,6 @@ use keva_electrum::chain::keva::{namespace_to_string, PROFILE_KEY};
 use keva_electrum::chain::Hash32;
 use keva_electrum::server::{self, Protocol, Service, Settings};
 use serde_json::{json, Value};
-
-fn shared_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("KEVA_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared")
-    }
-}
 
 /// Scripthash of the keva lookup pseudo-script `d1 <push x> 00 6d 75 6a` (short names only).
 fn lookup_sh(x: &[u8]) -> Hash32 {
