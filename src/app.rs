@@ -394,10 +394,7 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
             },
             ..server::PeerSettings::default()
         },
-        drop_client: match &config.drop_client {
-            Some(p) => Some(server::ClientFilter::new(p).map_err(|e| format!("DROP_CLIENT: {e}"))?),
-            None => None,
-        },
+        drop_client: config.drop_client.clone(),
         metrics_addr: config
             .metrics_port
             .map(|port| SocketAddr::from(([127, 0, 0, 1], port))),

@@ -153,7 +153,7 @@ pub struct Config {
     pub log_level: LogLevel,
     pub anon_logs: bool,
     pub log_sessions_s: u64,
-    pub drop_client: Option<String>,
+    pub drop_client: Option<crate::server::ClientFilter>,
     pub banned_hashtags: Vec<String>,
     pub workers: usize,
     pub mempool_poll_ms: u64,
@@ -400,14 +400,14 @@ impl Config {
             .map(|t| t.trim().trim_start_matches('#').to_lowercase())
             .filter(|t| !t.is_empty())
             .collect();
-        let drop_client = v.get("DROP_CLIENT").filter(|s| !s.is_empty());
-        if let Some(pattern) = drop_client {
-            crate::server::ClientFilter::new(pattern).map_err(|e| {
+        let drop_client = match v.get("DROP_CLIENT").filter(|s| !s.is_empty()) {
+            Some(pattern) => Some(crate::server::ClientFilter::new(pattern).map_err(|e| {
                 ConfigError(format!(
                     "DROP_CLIENT={pattern} is not a regular expression: {e}"
                 ))
-            })?;
-        }
+            })?),
+            None => None,
+        };
 
         Ok(Config {
             db_dir,
@@ -440,7 +440,7 @@ impl Config {
             log_level,
             anon_logs: v.boolean("ANON_LOGS", false),
             log_sessions_s: v.integer("LOG_SESSIONS", 3600)?,
-            drop_client: drop_client.map(str::to_string),
+            drop_client,
             banned_hashtags,
             workers: workers as usize,
             mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),

@@ -225,6 +225,15 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct ClientFilter(regex::Regex);
 
+/// Two filters are the same when their patterns are (configurations compare equal).
+impl PartialEq for ClientFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for ClientFilter {}
+
 impl ClientFilter {
     /// Compiles `pattern`; the error says what is wrong with it.
     pub fn new(pattern: &str) -> Result<ClientFilter, String> {
