@@ -86,8 +86,9 @@ impl KevaOp {
         }
     }
 
-    /// ElectrumX's second template slot: the key, or the display name of a registration.
-    fn second_arg(&self) -> &[u8] {
+    /// ElectrumX's second template slot: the key, or the display name of a registration (what
+    /// the keva methods show as `key`).
+    pub fn second_arg(&self) -> &[u8] {
         match self {
             KevaOp::Namespace { display_name, .. } => display_name,
             KevaOp::Put { key, .. } | KevaOp::Delete { key, .. } => key,

@@ -436,13 +436,10 @@ impl Reader {
 
     /// Confirmed reply, share and like counts of the post `txid` (internal order).
     pub fn reaction_counts(&self, txid: &Hash32) -> Result<ReactionCounts> {
-        let count =
-            |kind: u8| -> Result<u64> { self.history_len(&reaction_scripthash(txid, kind)) };
-        Ok(ReactionCounts {
-            replies: count(1)?,
-            shares: count(2)?,
-            likes: count(3)?,
-        })
+        Ok(self
+            .reaction_counts_many(std::slice::from_ref(txid))?
+            .pop()
+            .unwrap_or_default())
     }
 
     /// A page of `scripthash`'s history as [`Reader::history_page`] pages it, each entry with
@@ -512,7 +509,7 @@ impl Reader {
         Ok(out)
     }
 
-    /// [`Reader::reaction_counts`] of many posts, with one query per 25 posts.
+    /// Confirmed reply, share and like counts of many posts, with one query per 25 posts.
     pub fn reaction_counts_many(&self, txids: &[Hash32]) -> Result<Vec<ReactionCounts>> {
         let keys: Vec<[u8; 32]> = txids
             .iter()

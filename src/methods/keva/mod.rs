@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
-use crate::chain::keva::{index_scripthash, namespace_to_string};
+use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp};
 use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
 use crate::server::rpc::py_str;
@@ -74,12 +74,14 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
             let Some(op) = view::mempool_op(&tx) else {
                 continue;
             };
-            t.open(b'{');
-            t.txid("tx_hash", &tx.txid);
-            t.num("height", tx.height());
-            t.counts(view.counts(&tx.txid)?);
-            t.op_fields(&op);
-            t.close(b'}');
+            keyvalue(
+                &mut t,
+                &tx.txid,
+                tx.height(),
+                view.counts(&tx.txid)?,
+                &op,
+                None,
+            );
             shown += 1;
         }
     }
@@ -87,17 +89,30 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
         let Some(op) = page_op(p) else {
             continue;
         };
-        t.open(b'{');
-        t.txid("tx_hash", &p.item.txid);
-        t.num("height", p.item.height);
-        t.counts(view.counts(&p.item.txid)?);
-        t.op_fields(op);
-        t.time(p.time);
-        t.close(b'}');
+        let (txid, height) = (&p.item.txid, i64::from(p.item.height));
+        keyvalue(&mut t, txid, height, view.counts(txid)?, op, p.time);
         shown += 1;
     }
     ctx.bump_cost(0.2 + shown as f64 * 0.005);
     Page::finish(t, &page.items)
+}
+
+/// One `get_keyvalues` item, confirmed or not (unconfirmed ones have no `time`).
+fn keyvalue(
+    t: &mut Text,
+    txid: &Hash32,
+    height: i64,
+    counts: [u64; 3],
+    op: &KevaOp,
+    time: Option<u32>,
+) {
+    t.open(b'{');
+    t.txid("tx_hash", txid);
+    t.num("height", height);
+    t.counts(counts);
+    t.op_fields(op);
+    t.time(time);
+    t.close(b'}');
 }
 
 /// `blockchain.keva.get_hashtag(scripthash, start_tx_num)`: confirmed posts carrying a tag,

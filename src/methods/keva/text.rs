@@ -90,11 +90,7 @@ impl Text {
 
     /// `key` (a registration's display name) and `value` of an operation.
     pub fn key_value(&mut self, op: &KevaOp) {
-        let key = match op {
-            KevaOp::Namespace { display_name, .. } => display_name.as_slice(),
-            KevaOp::Put { key, .. } | KevaOp::Delete { key, .. } => key.as_slice(),
-        };
-        self.base64("key", key);
+        self.base64("key", op.second_arg());
         if let Some(value) = op.value() {
             self.base64("value", value);
         }

@@ -303,11 +303,7 @@ pub fn op_type(op: &KevaOp) -> &'static str {
 /// Adds `type`, `key` (a registration's display name) and `value` of `op` to `item`.
 pub fn put_op_fields(item: &mut Map<String, Value>, op: &KevaOp) {
     item.insert("type".into(), json!(op_type(op)));
-    let key = match op {
-        KevaOp::Namespace { display_name, .. } => display_name.as_slice(),
-        KevaOp::Put { key, .. } | KevaOp::Delete { key, .. } => key.as_slice(),
-    };
-    item.insert("key".into(), json!(b64(key)));
+    item.insert("key".into(), json!(b64(op.second_arg())));
     if let Some(value) = op.value() {
         item.insert("value".into(), json!(b64(value)));
     }
