@@ -88,7 +88,7 @@ fn server_utxos(c: &mut TcpClient, sh: &str) -> BTreeSet<Utxo> {
 fn headers_utxos_balances_and_histories_equal_the_nodes() {
     let chain = base_chain();
     let node = chain.node(Auth::Password);
-    let server = start_server(&node.url(), ServerOpts::default());
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     let tip = node.height();
     wait_for_tip(&mut c, &node, tip);
@@ -203,7 +203,7 @@ fn keva_answers_equal_the_nodes() {
     let chain = base_chain();
     let facts = &chain.facts;
     let node = chain.node(Auth::Password);
-    let server = start_server(&node.url(), ServerOpts::default());
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     wait_for_tip(&mut c, &node, node.height());
     let mut places = Places::new(&node);
@@ -350,7 +350,7 @@ fn keva_answers_equal_the_nodes() {
 fn a_payment_and_a_keva_put_unconfirmed_then_confirmed_with_notifications() {
     let chain = base_chain();
     let node = chain.node(Auth::Password);
-    let server = start_server(&node.url(), ServerOpts::default());
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     let tip = node.height();
     wait_for_tip(&mut c, &node, tip);
@@ -448,7 +448,7 @@ fn a_reorg_made_with_invalidateblock_is_followed() {
     let chain = base_chain();
     // Kevacoin Core leaves replacement off by default; the test replaces a payment.
     let node = chain.node_with(Auth::Password, &["-mempoolreplacement=1"]);
-    let server = start_server(&node.url(), ServerOpts::default());
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     let tip = node.height();
     wait_for_tip(&mut c, &node, tip);
@@ -539,7 +539,7 @@ fn a_reorg_made_with_invalidateblock_is_followed() {
 fn transactions_broadcast_through_the_server_reach_the_node() {
     let chain = base_chain();
     let node = chain.node(Auth::Password);
-    let server = start_server(&node.url(), ServerOpts::default());
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     wait_for_tip(&mut c, &node, node.height());
 
@@ -608,14 +608,8 @@ fn transactions_broadcast_through_the_server_reach_the_node() {
 fn the_node_stopped_and_restarted_mid_sync() {
     let chain = base_chain();
     let mut node = chain.node(Auth::Password);
-    let mut server = spawn_server(
-        &node.url(),
-        ServerOpts {
-            // The block files would finish the sync before the node could be stopped.
-            env: vec![("BLOCK_FILES", "off".to_string())],
-            ..ServerOpts::default()
-        },
-    );
+    // The block files would finish the sync before the node could be stopped.
+    let mut server = spawn_server_for(&node, &[("BLOCK_FILES", "off")]);
     server.proc.wait_for("at height", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     node.stop();
@@ -638,7 +632,7 @@ fn the_node_stopped_and_restarted_mid_sync() {
     assert_eq!(got["hex"].as_str().unwrap(), node.headers().concat());
 
     // Nothing lost or doubled: the same index as a sync that was never interrupted.
-    let mut clean = start_server(&node.url(), ServerOpts::default());
+    let mut clean = start_server_for(&node, &[("BLOCK_FILES", "off")]);
     wait_for_tip(&mut tcp(clean.tcp), &node, chain.tip());
     drop(c);
     server.proc.terminate();
@@ -652,13 +646,7 @@ fn cookie_authentication() {
     let mut node = chain.node(Auth::Cookie);
     assert!(node.datadir.join("regtest/.cookie").is_file());
     assert!(!node.url().contains('@'), "no credentials in DAEMON_URL");
-    let server = start_server(
-        &node.url(),
-        ServerOpts {
-            env: vec![("HOME", node.home().display().to_string())],
-            ..ServerOpts::default()
-        },
-    );
+    let server = start_server_for(&node, &[]);
     let mut c = tcp(server.tcp);
     wait_for_tip(&mut c, &node, chain.tip());
 

@@ -62,6 +62,30 @@ pub fn b64(v: &Value) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Starts the server against `node` and waits until it serves. `HOME` is the node's home, so
+/// the defaults that look in `~/.kevacoin` (the cookie, the node's data directory) find the
+/// node's; `env` adds settings.
+pub fn start_server_for(node: &Kevacoind, env: &[(&'static str, &str)]) -> Server {
+    let mut server = spawn_server_for(node, env);
+    server
+        .proc
+        .wait_for("serving tcp on", Duration::from_secs(300));
+    server
+}
+
+/// [`start_server_for`] without waiting.
+pub fn spawn_server_for(node: &Kevacoind, env: &[(&'static str, &str)]) -> Server {
+    let mut vars = vec![("HOME", node.home().display().to_string())];
+    vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+    spawn_server(
+        &node.url(),
+        ServerOpts {
+            env: vars,
+            ..ServerOpts::default()
+        },
+    )
+}
+
 /// Waits until the server's tip is `height` with the node's header there.
 pub fn wait_for_tip(c: &mut TcpClient, node: &Kevacoind, height: u64) {
     let want = node.call(
