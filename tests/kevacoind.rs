@@ -172,7 +172,7 @@ fn headers_utxos_balances_and_histories_equal_the_nodes() {
         .as_array()
         .unwrap()
         .clone();
-    let mut places = Places::new(&node);
+    let mut places = Places::new(node);
     for address in chain.facts["addresses"].as_array().unwrap() {
         let address = address.as_str().unwrap();
         let sh = sh_hex(&node.script_of(address));
@@ -221,7 +221,7 @@ fn keva_answers_equal_the_nodes() {
     let s = synced(&[]);
     let (node, chain, mut c) = (&s.node, s.chain, tcp(s.server.tcp));
     let facts = &chain.facts;
-    let mut places = Places::new(&node);
+    let mut places = Places::new(node);
     let ns_of = |who: &str| facts["namespaces"][who].as_str().unwrap().to_string();
 
     // Each namespace's key/values replayed from get_keyvalues = the node's keva_filter; each
@@ -474,7 +474,7 @@ fn a_reorg_made_with_invalidateblock_is_followed() {
         .unwrap()
         .to_string();
     let old = node.mine(2);
-    wait_for_tip(&mut c, &node, tip + 2);
+    wait_for_tip(&mut c, node, tip + 2);
     assert_eq!(server_keva_state(&mut c, alice), node.keva_state(alice));
     let history = c.result("blockchain.scripthash.get_history", json!([sh]));
     assert_eq!(history, json!([{"tx_hash": pay, "height": tip + 1}]));
@@ -498,7 +498,7 @@ fn a_reorg_made_with_invalidateblock_is_followed() {
         header[0]["hex"],
         node.call("getblockheader", json!([new[2], false]))
     );
-    wait_for_tip(&mut c, &node, tip + 3);
+    wait_for_tip(&mut c, node, tip + 3);
 
     // Headers, keva state, histories: the new branch only.
     let headers = node.headers();
@@ -604,7 +604,7 @@ fn transactions_broadcast_through_the_server_reach_the_node() {
     let reply_hex = node.keva_react_tx(bob, Reaction::Reply, post, "via the server", 0);
     let reply_txid = c.result("blockchain.transaction.broadcast", json!([reply_hex]));
     node.mine(1);
-    wait_for_tip(&mut c, &node, chain.tip() + 1);
+    wait_for_tip(&mut c, node, chain.tip() + 1);
     let r = c.result("blockchain.keva.get_keyvalue_reactions", json!([post, -1]));
     assert_eq!(r["result"]["replies"][0]["tx_hash"], reply_txid);
     assert_eq!(b64(&r["result"]["replies"][0]["value"]), b"via the server");
