@@ -86,6 +86,24 @@ pub fn spawn_server_for(node: &Kevacoind, env: &[(&'static str, &str)]) -> Serve
     )
 }
 
+/// Blocks the server's log says came (from the node's block files, over RPC).
+pub fn block_sources(server: &Server) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for line in server.proc.log().lines() {
+        let Some(rest) = line.split("sync: ").nth(1) else {
+            continue;
+        };
+        let Some((files, rest)) = rest.split_once(" block(s) read from the node's block files, ")
+        else {
+            continue;
+        };
+        let rpc = rest.split(" over RPC").next().unwrap();
+        counts.0 += files.parse::<u64>().unwrap();
+        counts.1 += rpc.parse::<u64>().unwrap();
+    }
+    counts
+}
+
 /// Waits until the server's tip is `height` with the node's header there.
 pub fn wait_for_tip(c: &mut TcpClient, node: &Kevacoind, height: u64) {
     let want = node.call(

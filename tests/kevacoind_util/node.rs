@@ -421,6 +421,23 @@ impl Kevacoind {
             .collect()
     }
 
+    /// CPU time the node process has used so far (user + system), from `/proc`.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.child.as_ref().expect("the node is running").id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields
+            .get(11..13)
+            .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Kills the process at once (the data directory stays as it is).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
