@@ -126,8 +126,10 @@ impl Kevacoind {
             auth,
             args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
+            // Kept-alive connections for several threads at once (the benchmark's callers).
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(300))
+                .max_idle_connections_per_host(8)
                 .build(),
         };
         // A port picked free can be taken before the node binds it: pick again.
