@@ -313,6 +313,13 @@ impl TrustedProxies {
                     format!("{entry:?}: the prefix length must be a number from 0 to {max}")
                 })?,
             };
+            // An IPv4 range written in IPv6's mapped form matches as IPv4, as peers do.
+            let (ip, bits) = match ip {
+                IpAddr::V6(v6) if bits >= 96 => v6
+                    .to_ipv4_mapped()
+                    .map_or((ip, bits), |v4| (IpAddr::V4(v4), bits - 96)),
+                _ => (ip, bits),
+            };
             let network = masked(ip, bits);
             if network != ip {
                 return Err(format!(
