@@ -2,7 +2,9 @@
 //! metrics listener), answered from what the program last learned about its index and node.
 //! Pure: [`assess`] turns the last look at the node into a status and a small JSON body.
 
+use parking_lot::Mutex;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A node answer older than this means the node stopped answering (the program looks every
@@ -41,6 +43,33 @@ pub enum NodeView {
         /// The last successful look, if any.
         last: Option<Observation>,
     },
+}
+
+/// The last look at the node: written by the program's prober, read by the endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct HealthBoard(Arc<Mutex<NodeView>>);
+
+impl HealthBoard {
+    /// Records a look.
+    pub fn set(&self, view: NodeView) {
+        *self.0.lock() = view;
+    }
+
+    /// Records a failed look, keeping the last observation there was.
+    pub fn fail(&self, error: String) {
+        let mut view = self.0.lock();
+        let last = match &*view {
+            NodeView::Answered { seen, .. } => Some(*seen),
+            NodeView::Failed { last, .. } => *last,
+            NodeView::Unknown => None,
+        };
+        *view = NodeView::Failed { error, last };
+    }
+
+    /// The last look.
+    pub fn get(&self) -> NodeView {
+        self.0.lock().clone()
+    }
 }
 
 /// The answer to `GET /health`.
@@ -188,6 +217,30 @@ mod tests {
         assert_eq!(assess(&fresh, true, 0, then + STALE).status, 200);
         let v = assess(&fresh, true, 0, then + STALE + Duration::from_secs(2));
         assert_eq!(reason(&v), "node unreachable: no answer for 12 s");
+    }
+
+    #[test]
+    fn a_failed_look_keeps_the_last_observation() {
+        let board = HealthBoard::default();
+        board.fail("refused".into());
+        assert_eq!(
+            board.get(),
+            NodeView::Failed {
+                error: "refused".into(),
+                last: None
+            }
+        );
+        let now = Instant::now();
+        board.set(answered(now, seen(5, 5, true)));
+        board.fail("timed out".into());
+        board.fail("refused".into());
+        assert_eq!(
+            board.get(),
+            NodeView::Failed {
+                error: "refused".into(),
+                last: Some(seen(5, 5, true))
+            }
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod support;
 #[path = "../server_common/ws.rs"]
 mod ws;
 #[allow(unused_imports)]
-pub use support::{free_port, trusting, Proc, TempDir, TestCa, MB};
+pub use support::{free_port, trusting, Proc, RssWatch, TempDir, TestCa, MB};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
