@@ -84,7 +84,9 @@ fn wallets_keep_their_addresses_and_a_flooding_subnet_is_cut_off_through_haproxy
     other.send_raw(errors.as_bytes()).unwrap();
     for w in flood.iter_mut().chain(std::iter::once(&mut other)) {
         for _ in 0..3 {
-            let v = w.recv().expect("an error answer");
+            let v = w
+                .recv()
+                .unwrap_or_else(|| panic!("no answer for the wallet at {}", w.local));
             assert_eq!(v["error"]["code"], json!(-32601), "{v}");
         }
     }

@@ -113,7 +113,7 @@ pub fn assess(view: &NodeView, serving: bool, sessions: u64, now: Instant) -> Ve
                 i64::from(s.node_height) - s.index_height
             ))
         } else if !serving {
-            Some("starting: the index is at the node's tip; clients are not served yet".into())
+            Some("not serving: the index is at the node's tip, but clients are not served (the server is starting or stopping)".into())
         } else {
             None
         }
@@ -248,7 +248,7 @@ mod tests {
         let now = Instant::now();
         let v = assess(&answered(now, seen(120, 120, true)), false, 0, now);
         assert_eq!(v.status, 503);
-        assert!(reason(&v).starts_with("starting: the index is at the node's tip"));
+        assert!(reason(&v).starts_with("not serving: the index is at the node's tip"));
         let v = assess(&NodeView::Unknown, true, 0, now);
         assert_eq!(v.status, 503);
         assert_eq!(v.body["height"], Value::Null);

@@ -430,7 +430,8 @@ impl Pending {
         self.deadline
     }
 
-    fn refusal(&self, why: &str) -> String {
+    /// The log line for closing this connection because of `why`.
+    pub fn refusal(&self, why: &str) -> String {
         format!(
             "closed a connection from {} (PROXY_PROTOCOL_FROM): {why}",
             self.proxy

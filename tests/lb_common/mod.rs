@@ -112,6 +112,7 @@ impl Replica {
         };
         r.spawn();
         r.wait_serving(Duration::from_secs(60));
+        r.wait_healthy(Duration::from_secs(30));
         r
     }
 
@@ -310,31 +311,34 @@ impl HaProxy {
         out
     }
 
-    /// HAProxy's state of each server of `backend`: `(name, "UP"|"DOWN"|…)`.
-    pub fn states(&self, backend: &str) -> Vec<(String, String)> {
-        self.command("show stat")
-            .lines()
-            .filter(|l| l.starts_with(&format!("{backend},")))
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                let name = f.get(1)?;
-                (*name != "BACKEND" && *name != "FRONTEND")
-                    .then(|| (name.to_string(), f.get(17).unwrap_or(&"").to_string()))
-            })
-            .collect()
-    }
-
-    /// HAProxy's state of server `name` in `backend`.
-    pub fn state(&self, backend: &str, name: &str) -> String {
-        self.states(backend)
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s)
+    /// HAProxy's view of server `name` in `backend`: its state ("UP", "DOWN", …) and the
+    /// result of its last health check ("L7OK", "L7STS", "L4CON", …).
+    pub fn server(&self, backend: &str, name: &str) -> (String, String) {
+        let csv = self.command("show stat");
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let col = |n: &str| header.iter().position(|h| *h == n).expect("a stats column");
+        let (status, check) = (col("status"), col("check_status"));
+        lines
+            .map(|l| l.split(',').collect::<Vec<&str>>())
+            .find(|f| f.first() == Some(&backend) && f.get(1) == Some(&name))
+            .map(|f| (f[status].to_string(), f[check].to_string()))
             .unwrap_or_default()
     }
 
-    /// Waits until HAProxy sees server `name` of `backend` in `state` ("UP", "DOWN"); returns
-    /// how long that took.
+    /// HAProxy's state of server `name` in `backend` ("UP", "DOWN", …).
+    pub fn state(&self, backend: &str, name: &str) -> String {
+        self.server(backend, name).0
+    }
+
+    /// Waits until HAProxy sees server `name` of `backend` in `state` ("UP", "DOWN") as the
+    /// result of its health checks (at start-up HAProxy calls every server UP before checking
+    /// it); returns how long that took.
     pub fn wait_state(
         &self,
         backend: &str,
@@ -344,8 +348,13 @@ impl HaProxy {
     ) -> Duration {
         let start = Instant::now();
         loop {
-            let s = self.state(backend, name);
-            if s.starts_with(state) {
+            let s = self.server(backend, name);
+            let checked = if state == "UP" {
+                s.1 == "L7OK"
+            } else {
+                !s.1.is_empty()
+            };
+            if s.0.starts_with(state) && checked {
                 return start.elapsed();
             }
             assert!(
@@ -368,7 +377,7 @@ impl Drop for HaProxy {
 
 /// `contrib/haproxy.cfg` with the test's addresses: frontends on `binds` (tcp, ssl, wss), the
 /// example servers `keva1`/`keva2` replaced by `replicas`, the certificate path by `pem`, logs
-/// to stderr and an admin socket. Everything else (timeouts, checks, balance, PROXY headers)
+/// to stderr, an admin socket, and `maxconn` within the test machine's open-file limit. Everything else (timeouts, checks, balance, PROXY headers)
 /// is the file's; every replacement must find its target, so the test follows the file.
 pub fn config(
     replicas: &[&Replica],
@@ -387,7 +396,8 @@ pub fn config(
         if t.starts_with("log /dev/log") {
             line = "    log stderr format short local0".to_string();
         } else if t.starts_with("maxconn") {
-            out.push(line.clone());
+            // Two descriptors per connection: what this machine's open-file limit allows.
+            out.push("    maxconn 4000".to_string());
             line = format!("    stats socket {} mode 600 level admin", socket.display());
         } else if let Some(rest) = t.strip_prefix("bind :") {
             let (port, tail) = rest.split_once(' ').unwrap_or((rest, ""));
