@@ -120,7 +120,14 @@ trait Stream: std::io::Read + Write + Send {}
 impl<S: std::io::Read + Write + Send> Stream for S {}
 
 fn connect(addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>) -> BufReader<Box<dyn Stream>> {
-    let tcp = TcpStream::connect(addr).expect("connect");
+    // From 127.0.0.5: not HAProxy's address, so the server expects no PROXY header from it.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 5], 0)).into())
+        .expect("bind 127.0.0.5");
+    socket.connect(&addr.into()).expect("connect");
+    let tcp: TcpStream = socket.into();
     tcp.set_nodelay(true).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let stream: Box<dyn Stream> = match tls {

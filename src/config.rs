@@ -537,6 +537,10 @@ mod tests {
             ("LOG_LEVEL", "loud"),
             ("SERVICES", "ssl://:50002"),
             ("DROP_CLIENT", "Electrum(3"),
+            ("METRICS_PORT", "nine"),
+            ("METRICS_PORT", "metrics.example.com:9100"),
+            ("PROXY_PROTOCOL_FROM", "10.0.0.5/24"),
+            ("PROXY_PROTOCOL_FROM", "haproxy"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
             let named = err.contains(k) || (k == "SERVICES" && err.contains("SSL_CERTFILE"));
@@ -560,6 +564,36 @@ mod tests {
     fn db_engine_is_accepted_with_a_note() {
         let c = Config::from_vars(&vars(&[("DB_ENGINE", "rocksdb")])).unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("SQLite")));
+    }
+
+    #[test]
+    fn metrics_port_takes_a_port_or_an_address_and_a_port() {
+        let addr = |v: &str| {
+            Config::from_vars(&vars(&[("METRICS_PORT", v)]))
+                .unwrap()
+                .metrics_addr
+        };
+        assert_eq!(addr(""), None);
+        assert_eq!(addr("9100"), Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            addr(" 10.0.0.11:9100 "),
+            Some("10.0.0.11:9100".parse().unwrap())
+        );
+        assert_eq!(
+            addr("[fd00::11]:9100"),
+            Some("[fd00::11]:9100".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_from_lists_trusted_balancers() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert!(c.proxy_from.is_empty());
+        let c =
+            Config::from_vars(&vars(&[("PROXY_PROTOCOL_FROM", "10.0.0.10, 10.1.0.0/16")])).unwrap();
+        assert!(c.proxy_from.contains("10.0.0.10".parse().unwrap()));
+        assert!(c.proxy_from.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.proxy_from.contains("10.0.0.11".parse().unwrap()));
     }
 
     #[test]
