@@ -6,7 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 #[allow(unused_imports)]
-pub use support::{shared_dir, TempDir};
+pub use support::{vectors_dir, TempDir};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
