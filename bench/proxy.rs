@@ -9,15 +9,16 @@
 //! KEVA_BENCH_CLIENTS (default 100). Needs Debian's `haproxy`. Client and servers share the
 //! machine's cores, so the client's own cost is included.
 
+mod common;
 #[path = "../tests/lb_common/mod.rs"]
 mod lb_common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{closed_loop, percentile as pct, Load};
 use keva_electrum::chain::hash::hash160;
 use keva_electrum::chain::script::{scripthash, scripthash_to_hex};
 use lb_common::*;
@@ -109,13 +110,6 @@ fn main() {
     println!("  load after: {}", loadavg());
 }
 
-struct Run {
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
 trait Stream: std::io::Read + Write + Send {}
 impl<S: std::io::Read + Write + Send> Stream for S {}
 
@@ -149,71 +143,25 @@ fn run(
     clients: usize,
     targets: &[String],
     duration: Duration,
-) -> Run {
-    let stop = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(std::sync::Barrier::new(clients + 1));
-    let targets = Arc::new(targets.to_vec());
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let (stop, ready, targets, tls) =
-                (stop.clone(), ready.clone(), targets.clone(), tls.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let mut c = connect(addr, tls);
-                    ready.wait();
-                    let mut lat = Vec::with_capacity(4096);
-                    let mut errors = 0;
-                    let mut n = i;
-                    let mut line = String::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let request = format!(
-                            "{{\"jsonrpc\":\"2.0\",\"id\":{n},\"method\":\"{}\",\"params\":[\"{}\"]}}\n",
-                            METHODS[n % METHODS.len()],
-                            targets[n % targets.len()]
-                        );
-                        let t = Instant::now();
-                        c.get_mut().write_all(request.as_bytes()).expect("send");
-                        c.get_mut().flush().expect("send");
-                        line.clear();
-                        c.read_line(&mut line).expect("a reply");
-                        lat.push(t.elapsed());
-                        if line.contains("\"error\"") || line.is_empty() {
-                            errors += 1;
-                        }
-                        n += 1;
-                    }
-                    (lat, errors)
-                })
-                .expect("spawn a client thread")
-        })
-        .collect();
-    ready.wait();
-    let start = Instant::now();
-    std::thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for h in handles {
-        let (l, e) = h.join().expect("client thread");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed();
-    latencies.sort();
-    Run {
-        requests: latencies.len(),
-        errors,
-        elapsed,
-        latencies,
-    }
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p / 100.0).round() as usize]
+) -> Load {
+    let targets = targets.to_vec();
+    closed_loop(
+        clients,
+        duration,
+        move || (connect(addr, tls.clone()), String::new()),
+        move |(c, line), n| {
+            let request = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{n},\"method\":\"{}\",\"params\":[\"{}\"]}}\n",
+                METHODS[n % METHODS.len()],
+                targets[n % targets.len()]
+            );
+            c.get_mut().write_all(request.as_bytes()).expect("send");
+            c.get_mut().flush().expect("send");
+            line.clear();
+            c.read_line(line).expect("a reply");
+            !line.is_empty() && !line.contains("\"error\"")
+        },
+    )
 }
 
 fn ms(d: Duration) -> f64 {

@@ -12,7 +12,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 /// Starts the server against `daemon_url`, serving TCP on a free port.
 pub fn start_server(daemon_url: &str, db: &Path, extra: &[(&str, &str)]) -> (Proc, SocketAddr) {
@@ -86,6 +88,72 @@ impl Client {
                 return v;
             }
         }
+    }
+}
+
+/// What closed-loop clients measured.
+pub struct Load {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    /// Every request's latency, sorted.
+    pub latencies: Vec<Duration>,
+}
+
+/// `clients` threads, each with its own connection from `connect`, calling `call(connection,
+/// n)` back to back for `duration` (`n` counts up from the thread's number); `call` says
+/// whether the answer was not an error. Timing starts once every client is connected.
+pub fn closed_loop<C: 'static>(
+    clients: usize,
+    duration: Duration,
+    connect: impl Fn() -> C + Send + Sync + 'static,
+    call: impl Fn(&mut C, usize) -> bool + Send + Sync + 'static,
+) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Barrier::new(clients + 1));
+    let (connect, call) = (Arc::new(connect), Arc::new(call));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (stop, ready) = (stop.clone(), ready.clone());
+            let (connect, call) = (connect.clone(), call.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let mut c = connect();
+                    ready.wait();
+                    let mut lat = Vec::with_capacity(4096);
+                    let mut errors = 0;
+                    let mut n = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let ok = call(&mut c, n);
+                        lat.push(t.elapsed());
+                        errors += usize::from(!ok);
+                        n += 1;
+                    }
+                    (lat, errors)
+                })
+                .expect("spawn a client thread")
+        })
+        .collect();
+    ready.wait();
+    let start = Instant::now();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.join().expect("client thread");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Load {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
     }
 }
 

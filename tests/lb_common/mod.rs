@@ -631,13 +631,9 @@ impl Wallet {
         if !sent {
             return Value::Null;
         }
-        loop {
-            match self.recv() {
-                None => return Value::Null,
-                Some(v) if v["id"] == id => return v,
-                Some(_) => {}
-            }
-        }
+        std::iter::from_fn(|| self.recv())
+            .find(|v| v["id"] == id)
+            .unwrap_or(Value::Null)
     }
 
     /// Which server answers: its `server.donation_address` (the replica's name); `None` when
@@ -657,40 +653,32 @@ pub fn answering_server(from: IpAddr, to: SocketAddr) -> Option<String> {
         .server_name()
 }
 
-/// A certificate for `localhost`/127.0.0.1 signed by `ca`'s key pair in one PEM file with its
-/// key (HAProxy's `crt` format), and the SHA-256 of its public key (base64) for Chromium's
+/// The certificate HAProxy presents (TLS termination): a test CA's certificate for
+/// `localhost`/127.0.0.1 and its key in one PEM file (HAProxy's `crt` format), a client
+/// configuration trusting the CA, and the SHA-256 of the key (base64) for Chromium's
 /// `--ignore-certificate-errors-spki-list`.
 pub struct ProxyCert {
     pub pem: PathBuf,
     pub spki_sha256: String,
     pub client: Arc<rustls::ClientConfig>,
-    _dir: TempDir,
+    _ca: TestCa,
 }
 
 impl ProxyCert {
     pub fn new() -> ProxyCert {
         use base64::Engine;
-        let dir = TempDir::new("proxy-cert");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "keva test proxy CA");
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let pem = dir.0.join("electrum.pem");
-        std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+        let ca = TestCa::new("haproxy", false);
+        let key_pem = std::fs::read_to_string(&ca.files.key).unwrap();
+        let cert_pem = std::fs::read_to_string(&ca.files.cert).unwrap();
+        let pem = ca.dir.0.join("electrum.pem");
+        std::fs::write(&pem, format!("{cert_pem}{key_pem}")).unwrap();
+        let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
         let spki = keva_electrum::chain::hash::sha256(&key.public_key_der());
         ProxyCert {
             pem,
             spki_sha256: base64::engine::general_purpose::STANDARD.encode(spki),
-            client: trusting(&ca.pem()),
-            _dir: dir,
+            client: ca.client_config(),
+            _ca: ca,
         }
     }
 }
