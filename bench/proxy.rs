@@ -9,7 +9,6 @@
 //! KEVA_BENCH_CLIENTS (default 100). Needs Debian's `haproxy`. Client and servers share the
 //! machine's cores, so the client's own cost is included.
 
-mod common;
 #[path = "../tests/lb_common/mod.rs"]
 mod lb_common;
 
@@ -18,7 +17,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{closed_loop, percentile as pct, Load};
 use keva_electrum::chain::hash::hash160;
 use keva_electrum::chain::script::{scripthash, scripthash_to_hex};
 use lb_common::*;
@@ -98,8 +96,8 @@ fn main() {
                 r.requests,
                 r.elapsed.as_secs_f64(),
                 r.requests as f64 / r.elapsed.as_secs_f64(),
-                ms(pct(&r.latencies, 50.0)),
-                ms(pct(&r.latencies, 99.0)),
+                ms(percentile(&r.latencies, 50.0)),
+                ms(percentile(&r.latencies, 99.0)),
                 r.errors,
                 per_k(server_cpu),
                 per_k(proxy_cpu),

@@ -1,5 +1,6 @@
-//! Shared pieces of the benchmarks: the server binary against a node, JSON-RPC over TCP,
-//! percentiles and index sizes (processes, directories and RSS come from `tests/support`).
+//! Shared pieces of the benchmarks: the server binary against a node, JSON-RPC over TCP and
+//! index sizes (processes, directories, RSS, closed-loop load and percentiles come from
+//! `tests/support`).
 
 #![allow(dead_code)]
 
@@ -12,9 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Starts the server against `daemon_url`, serving TCP on a free port.
 pub fn start_server(daemon_url: &str, db: &Path, extra: &[(&str, &str)]) -> (Proc, SocketAddr) {
@@ -89,81 +88,6 @@ impl Client {
             }
         }
     }
-}
-
-/// What closed-loop clients measured.
-pub struct Load {
-    pub requests: usize,
-    pub errors: usize,
-    pub elapsed: Duration,
-    /// Every request's latency, sorted.
-    pub latencies: Vec<Duration>,
-}
-
-/// `clients` threads, each with its own connection from `connect`, calling `call(connection,
-/// n)` back to back for `duration` (`n` counts up from the thread's number); `call` says
-/// whether the answer was not an error. Timing starts once every client is connected.
-pub fn closed_loop<C: 'static>(
-    clients: usize,
-    duration: Duration,
-    connect: impl Fn() -> C + Send + Sync + 'static,
-    call: impl Fn(&mut C, usize) -> bool + Send + Sync + 'static,
-) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(Barrier::new(clients + 1));
-    let (connect, call) = (Arc::new(connect), Arc::new(call));
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let (stop, ready) = (stop.clone(), ready.clone());
-            let (connect, call) = (connect.clone(), call.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let mut c = connect();
-                    ready.wait();
-                    let mut lat = Vec::with_capacity(4096);
-                    let mut errors = 0;
-                    let mut n = i;
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        let ok = call(&mut c, n);
-                        lat.push(t.elapsed());
-                        errors += usize::from(!ok);
-                        n += 1;
-                    }
-                    (lat, errors)
-                })
-                .expect("spawn a client thread")
-        })
-        .collect();
-    ready.wait();
-    let start = Instant::now();
-    std::thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for h in handles {
-        let (l, e) = h.join().expect("client thread");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed();
-    latencies.sort();
-    Load {
-        requests: latencies.len(),
-        errors,
-        elapsed,
-        latencies,
-    }
-}
-
-/// The p-th percentile of sorted samples.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Blocks and transactions in the index file (`sync_state`).

@@ -10,7 +10,9 @@ mod support;
 #[path = "../server_common/ws.rs"]
 mod ws;
 #[allow(unused_imports)]
-pub use support::{free_port, trusting, Proc, RssWatch, TempDir, TestCa, MB};
+pub use support::{
+    closed_loop, free_port, percentile, trusting, Load, Proc, RssWatch, TempDir, TestCa, MB,
+};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
