@@ -343,6 +343,50 @@ fn a_killed_server_fails_over_and_a_restarted_one_waits_until_caught_up() {
     );
 }
 
+/// `/health` of a real server follows its node: 503 `catching up after a reorg` while the
+/// index is on a branch the node left (the node answers slowly, so the sync takes a while),
+/// 200 once it follows; 503 `node unreachable` when the node is gone, 200 when it is back.
+#[test]
+fn health_reports_a_reorg_and_a_lost_node() {
+    let node = start_node(30, 15);
+    let ca = TestCa::new("lb-health", false);
+    let relay = Relay::start(node_addr(&node.url()));
+    let r = Replica::start("server-a", &relay.url(&node), &ca.files, &[]);
+    let wait_reason = |prefix: &str| -> Value {
+        let start = Instant::now();
+        loop {
+            let h = r.health();
+            if let Some((503, body)) = &h {
+                if body["reason"].as_str().unwrap_or("").starts_with(prefix) {
+                    return body.clone();
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no 503 {prefix:?}: {h:?}\n{}",
+                r.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    relay.set_delay(1500);
+    node.reorg(2, 2);
+    let body = wait_reason("catching up after a reorg");
+    assert_eq!(
+        (body["height"].clone(), body["node_height"].clone()),
+        (json!(30), json!(30))
+    );
+    relay.set_delay(0);
+    let body = r.wait_healthy(Duration::from_secs(30));
+    assert_eq!(body["height"], json!(30));
+
+    relay.cut();
+    let body = wait_reason("node unreachable");
+    eprintln!("node cut: {body}");
+    relay.set_delay(0);
+    r.wait_healthy(Duration::from_secs(30));
+}
+
 /// A wallet that connects straight to a server and sends a PROXY line is not believed: it is
 /// not a trusted proxy, so its line is an ordinary (bad) request and its real address is the
 /// session's. A trusted source must send a header: without one, or with a broken one, it is

@@ -453,8 +453,11 @@ pub fn config(
     out.join("\n") + "\n"
 }
 
-/// A TCP relay to the node whose requests can be slowed down: a server behind it catches up
-/// slowly, so a test can watch what happens meanwhile.
+/// The relay's "delay" that means: no node at all.
+const CUT: u64 = u64::MAX;
+
+/// A TCP relay to the node whose requests can be slowed down or cut: a server behind it
+/// catches up slowly, or loses its node, so a test can watch what happens meanwhile.
 pub struct Relay {
     pub port: u16,
     delay_ms: Arc<AtomicU64>,
@@ -471,6 +474,9 @@ impl Relay {
                 let Ok(node) = TcpStream::connect(target) else {
                     continue;
                 };
+                if delay.load(Ordering::Relaxed) == CUT {
+                    continue; // dropped: the node is unreachable
+                }
                 let delay = delay.clone();
                 let (mut c_read, mut n_write) =
                     (client.try_clone().unwrap(), node.try_clone().unwrap());
@@ -481,6 +487,9 @@ impl Relay {
                             break;
                         }
                         let ms = delay.load(Ordering::Relaxed);
+                        if ms == CUT {
+                            break;
+                        }
                         if ms > 0 {
                             std::thread::sleep(Duration::from_millis(ms));
                         }
@@ -503,6 +512,11 @@ impl Relay {
     /// Holds each request for `ms` before passing it on.
     pub fn set_delay(&self, ms: u64) {
         self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Closes every connection to the node, now and until [`Relay::set_delay`] is called.
+    pub fn cut(&self) {
+        self.delay_ms.store(CUT, Ordering::Relaxed);
     }
 
     /// The node's URL through the relay.
