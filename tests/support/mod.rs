@@ -276,8 +276,19 @@ impl Drop for Proc {
     }
 }
 
-/// Starts the `keva-devnode` binary on a free port; returns it and its `DAEMON_URL`.
+/// Starts the `keva-devnode` binary on a free port, serving blocks at no cost; returns it and
+/// its `DAEMON_URL`.
 pub fn start_devnode_binary(blocks: u32, shape: &str, seed: u64) -> (Proc, String) {
+    start_devnode_binary_with(blocks, shape, seed, &["--block-read-ms", "0"])
+}
+
+/// [`start_devnode_binary`] with more options (e.g. `--datadir DIR`, `--block-read-ms 25`).
+pub fn start_devnode_binary_with(
+    blocks: u32,
+    shape: &str,
+    seed: u64,
+    extra: &[&str],
+) -> (Proc, String) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keva-devnode"));
     cmd.args([
@@ -290,6 +301,7 @@ pub fn start_devnode_binary(blocks: u32, shape: &str, seed: u64) -> (Proc, Strin
         "--seed",
         &seed.to_string(),
     ]);
+    cmd.args(extra);
     let mut node = Proc::spawn(cmd);
     node.wait_for("listening on", Duration::from_secs(600));
     (node, format!("http://user:pass@127.0.0.1:{port}/"))
