@@ -199,3 +199,93 @@ fn misconfiguration_stops_the_server_with_the_fix() {
         server.proc.log()
     );
 }
+
+/// Whether the tests run as root (then the server can be run as `nobody`, so file permissions
+/// bind it).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// The server as user `nobody` with the node's data directory in `DAEMON_DIR`.
+fn spawn_as_nobody(url: &str, daemon_dir: &std::path::Path, db: &std::path::Path) -> Proc {
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_keva-electrum"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NET", "regtest")
+        .env("DB_DIRECTORY", db)
+        .env("DAEMON_URL", url)
+        .env("DAEMON_DIR", daemon_dir)
+        .env("SERVICES", format!("tcp://127.0.0.1:{}", free_port()))
+        .env("PEER_DISCOVERY", "off");
+    Proc::spawn(cmd)
+}
+
+#[test]
+fn unreadable_block_files_fall_back_to_rpc_and_say_how_to_fix_it() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    assert!(
+        is_root(),
+        "this test needs root to run the server as another user (CI runs as root)"
+    );
+    let datadir = TempDir::new("e2e-blockfiles-private");
+    let node = DevNode::start(DevNodeConfig {
+        blocks: 120,
+        datadir: Some(datadir.0.clone()),
+        block_read_ms: 2,
+        ..DevNodeConfig::default()
+    })
+    .unwrap();
+    let blocks = node.blocks_dir().unwrap();
+    let db_top = TempDir::new("e2e-blockfiles-private-db");
+    let db = db_top.0.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    chown(&db, Some(65534), Some(65534)).unwrap();
+
+    // As the node leaves them: a 0700 data directory, 0600 files.
+    let mut server = spawn_as_nobody(&node.url(), &datadir.0, &db);
+    server.wait_for("index at the node's tip", Duration::from_secs(60));
+    assert!(
+        server.logged_all(&[
+            "block source:",
+            &blocks.display().to_string(),
+            "is not readable by this user",
+            "give this user read access",
+        ]),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.logged("sync: 0 block(s) read from the node's block files, 121 over RPC"),
+        "{}",
+        server.log()
+    );
+    // Every block, and the start-up check's look at block 1 (txindex).
+    assert_eq!(node.getblock_calls(), 121 + 1);
+    server.terminate();
+
+    // Read access (here plain modes; README gives the ACL recipe that survives new files) and a
+    // restart: a far-behind index is caught up from the files.
+    for dir in [datadir.0.clone(), datadir.0.join("regtest"), blocks.clone()] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    std::fs::set_permissions(&blocks, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(&blocks).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    node.mine(150);
+    let mut server = spawn_as_nobody(&node.url(), &datadir.0, &db);
+    server.wait_for("index at the node's tip, height 270", Duration::from_secs(60));
+    assert!(
+        server.logged("sync: 150 block(s) read from the node's block files, 0 over RPC"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(node.getblock_calls(), 121 + 2, "only the start-up check's getblock");
+    server.terminate();
+}

@@ -93,9 +93,10 @@ impl<T> ByteQueue<T> {
 const HASH_CHUNK: u32 = 2000;
 /// Most blocks per job read from files (large jobs keep the coordinator's share small).
 const MAX_FILE_JOB: usize = 500;
-/// Most blocks per job fetched over RPC: the node answers a batch on one thread, ~27 ms a block,
-/// so small jobs spread over its threads and a stop is honoured within a second or two.
-const MAX_RPC_JOB: usize = 50;
+/// Most blocks per job fetched over RPC: the node answers a batch on one thread, one block at a
+/// time (~27 ms each), so small jobs keep the first blocks coming within a second and a stop is
+/// honoured within half a second.
+const MAX_RPC_JOB: usize = 16;
 /// Ranges shorter than this come over RPC without scanning the block files first.
 pub const MIN_FILE_RANGE: u32 = 100;
 /// Block-file mismatches logged one by one per range; the rest are counted.
