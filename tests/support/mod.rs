@@ -71,6 +71,28 @@ impl Drop for TempDir {
     }
 }
 
+/// A command prefix that runs a program as `nobody` when the tests run as root (so file
+/// permissions bind it); empty otherwise.
+pub fn as_nobody() -> Vec<String> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if root {
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Resident memory of a process in bytes (VmRSS), 0 when it is gone.
 pub fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
