@@ -103,7 +103,6 @@ pub const MIN_FILE_RANGE: u32 = 100;
 const LOGGED_MISMATCHES: u32 = 10;
 
 /// Where blocks come from.
-#[derive(Clone)]
 pub struct Sources {
     /// The node: hashes always, blocks when the files do not have them.
     pub daemon: Daemon,
@@ -140,10 +139,11 @@ impl Prefetcher {
         let handle = std::thread::Builder::new()
             .name("prefetch".into())
             .spawn(move || {
-                if let Err(e) = fetch_range(&sources, first, last, cap_bytes, &q, &s) {
-                    q.push(Err(e), 0);
+                // Closed however the thread ends (a panic too), so the writer never waits on it.
+                let q = ClosedOnDrop(q);
+                if let Err(e) = fetch_range(&sources, first, last, cap_bytes, &q.0, &s) {
+                    q.0.push(Err(e), 0);
                 }
-                q.close();
             })
             .map_err(|e| Error::new(format!("cannot start the prefetch thread: {e}")))?;
         Ok(Prefetcher {
@@ -166,6 +166,15 @@ impl Drop for Prefetcher {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// Closes the queue when dropped.
+struct ClosedOnDrop(Arc<ByteQueue<Result<Fetched>>>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -206,6 +215,7 @@ fn fetch_range(
     };
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Result<Vec<Fetched>>)>();
+    let size = JobSize::new(workers, cap_bytes, map.is_some());
     std::thread::scope(|scope| {
         for i in 0..workers {
             let (jobs, done, shared) = (job_rx.clone(), done_tx.clone(), &shared);
@@ -226,21 +236,49 @@ fn fetch_range(
                 .map_err(|e| Error::new(format!("cannot start a fetch thread: {e}")))?;
         }
         drop(done_tx);
-        let result = coordinate(
-            sources,
-            map.is_some(),
-            (first, last),
-            cap_bytes,
-            workers,
-            &job_tx,
-            &done_rx,
-            queue,
-            stop,
-        );
-        // Workers finish the job in hand and see the channel closed.
-        drop(job_tx);
-        result
+        let crew = Crew {
+            jobs: job_tx,
+            done: done_rx,
+        };
+        // When it returns, the workers finish the job in hand and see the channel closed.
+        coordinate(&sources.daemon, (first, last), &size, &crew, queue, stop)
     })
+}
+
+/// How the range is cut into jobs.
+struct JobSize {
+    /// Jobs handed out and not yet passed on (two per worker: one running, one waiting).
+    max_in_flight: usize,
+    /// Bytes aimed at per job: jobs in flight hold about half the queue's budget.
+    bytes: usize,
+    /// Most blocks per job.
+    max_blocks: usize,
+}
+
+impl JobSize {
+    fn new(workers: usize, cap_bytes: usize, from_files: bool) -> JobSize {
+        let max_in_flight = 2 * workers;
+        JobSize {
+            max_in_flight,
+            bytes: (cap_bytes / max_in_flight / 2).max(1),
+            max_blocks: if from_files {
+                MAX_FILE_JOB
+            } else {
+                MAX_RPC_JOB
+            },
+        }
+    }
+
+    /// Blocks in the next job, given the average block size so far.
+    fn blocks(&self, avg_size: usize) -> usize {
+        (self.bytes / avg_size.max(1)).clamp(1, self.max_blocks)
+    }
+}
+
+/// The coordinator's ends of the workers' channels.
+struct Crew {
+    jobs: crossbeam_channel::Sender<Job>,
+    done: crossbeam_channel::Receiver<(u64, Result<Vec<Fetched>>)>,
 }
 
 /// Scans the block files for `first..=last`, logging what it found; `None` if the scan failed.
@@ -283,23 +321,16 @@ fn scan(
     }
 }
 
-/// Hands out jobs, at most two per worker at a time, and passes finished ones on in order.
-#[allow(clippy::too_many_arguments)]
+/// Hands out jobs of heights named by the node, a few at a time, and passes finished ones on
+/// in height order.
 fn coordinate(
-    sources: &Sources,
-    files: bool,
+    daemon: &Daemon,
     (first, last): (u32, u32),
-    cap_bytes: usize,
-    workers: usize,
-    jobs: &crossbeam_channel::Sender<Job>,
-    done: &crossbeam_channel::Receiver<(u64, Result<Vec<Fetched>>)>,
+    size: &JobSize,
+    crew: &Crew,
     queue: &ByteQueue<Result<Fetched>>,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let max_in_flight = 2 * workers;
-    // Jobs in flight or waiting for their turn hold about as much as the queue itself.
-    let job_bytes = (cap_bytes / max_in_flight / 2).max(1);
-    let max_job = if files { MAX_FILE_JOB } else { MAX_RPC_JOB };
     let mut avg_size = 4096usize;
     let mut hashes: VecDeque<Hash32> = VecDeque::new();
     let mut next_height = first;
@@ -308,15 +339,13 @@ fn coordinate(
     let mut next_out = 0u64;
     let mut finished: BTreeMap<u64, Result<Vec<Fetched>>> = BTreeMap::new();
     loop {
-        while next_job - next_out < max_in_flight as u64 && next_height <= last {
+        while next_job - next_out < size.max_in_flight as u64 && next_height <= last {
             if hashes.is_empty() {
                 let count = HASH_CHUNK.min(last - hashed_to + 1);
-                hashes.extend(block_hashes(&sources.daemon, hashed_to, count)?);
+                hashes.extend(block_hashes(daemon, hashed_to, count)?);
                 hashed_to += count;
             }
-            let n = (job_bytes / avg_size.max(1))
-                .clamp(1, max_job)
-                .min(hashes.len());
+            let n = size.blocks(avg_size).min(hashes.len());
             let job = Job {
                 index: next_job,
                 first: next_height,
@@ -324,7 +353,7 @@ fn coordinate(
             };
             next_height += n as u32;
             next_job += 1;
-            if jobs.send(job).is_err() {
+            if crew.jobs.send(job).is_err() {
                 return Err(Error::new("the fetch threads stopped"));
             }
         }
@@ -335,7 +364,7 @@ fn coordinate(
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            match done.recv_timeout(Duration::from_millis(100)) {
+            match crew.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => break r,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
