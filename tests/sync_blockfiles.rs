@@ -61,6 +61,22 @@ fn sync(
     (report, syncer.source_counts())
 }
 
+/// Commits every 5,000 transactions and keeps the sync's log lines in `lines` (also on stderr
+/// with `KEVA_TEST_ECHO=1`).
+fn config(lines: &Arc<Mutex<Vec<String>>>) -> SyncConfig {
+    let echo = std::env::var_os("KEVA_TEST_ECHO").is_some();
+    let lines = Arc::clone(lines);
+    SyncConfig {
+        log: Arc::new(move |line: &str| {
+            if echo {
+                eprintln!("  | {line}");
+            }
+            lines.lock().unwrap().push(line.to_string());
+        }),
+        ..quiet_config(5_000)
+    }
+}
+
 /// The index of a clean sync over RPC only.
 fn clean_dump(node: &DevNode) -> Vec<String> {
     let dir = TempDir::new("blockfiles-clean");
@@ -136,13 +152,26 @@ fn assert_recovers(
     datadir: &Path,
     clean: &[String],
     expected: &BTreeSet<u32>,
+    logged: &[(String, &str)],
 ) {
     let dir = TempDir::new(name);
     let db = dir.db("index.db");
     let before = node.getblock_calls();
     let counts_before = served(node);
-    let (report, counts) = sync(&db, node, Some(datadir), quiet_config(5_000));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (report, counts) = sync(&db, node, Some(datadir), config(&lines));
     assert_eq!(report.blocks, u64::from(BLOCKS) + 1, "{name}");
+    // Each damage is logged with its file and offset.
+    let lines = lines.lock().unwrap();
+    for (place, why) in logged {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(place.as_str()) && l.contains(why)),
+            "{name}: no log line with {place:?} and {why:?}:\n{}",
+            lines.join("\n")
+        );
+    }
     assert_eq!(
         &served_since(node, &counts_before),
         expected,
@@ -188,7 +217,18 @@ fn files_and_rpc_give_the_same_index() {
     let calls = node.getblock_calls();
     let dir = TempDir::new("blockfiles-files");
     let db = dir.db("index.db");
-    let (report, counts) = sync(&db, &node, Some(&datadir.0), quiet_config(5_000));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (report, counts) = sync(&db, &node, Some(&datadir.0), config(&lines));
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l
+                == "sync: 401 block(s) read from the node's block files, 0 over RPC (4 parallel)"),
+        "{:?}",
+        lines.lock().unwrap()
+    );
     assert_eq!(report.blocks, u64::from(BLOCKS) + 1);
     assert_eq!(counts.files.load(Ordering::Relaxed), u64::from(BLOCKS) + 1);
     assert_eq!(counts.rpc.load(Ordering::Relaxed), 0);
@@ -222,6 +262,16 @@ fn damaged_files_never_put_a_wrong_block_into_the_index() {
     let files = blk_files(&node);
     let busy = |r: &Record| r.size > 600;
     let mut expected = BTreeSet::new();
+    let mut logged = Vec::new();
+    let name = |f: &Path| f.file_name().unwrap().to_string_lossy().into_owned();
+    let mismatch = |f: &Path, r: &Record| {
+        format!(
+            "the record in {} at offset {} is not the node's block {} (",
+            name(f),
+            r.offset,
+            r.height
+        )
+    };
 
     // A partial last record: the node stopped while writing it into the pre-allocated file,
     // so its second half is still zeros.
@@ -234,7 +284,15 @@ fn damaged_files_never_put_a_wrong_block_into_the_index() {
         &vec![0u8; (last.size - half) as usize],
     );
     expected.insert(last.height);
-    assert_recovers("partial-last-record", &node, &datadir.0, &clean, &expected);
+    logged.push((mismatch(newest, &last), "fetching it over RPC"));
+    assert_recovers(
+        "partial-last-record",
+        &node,
+        &datadir.0,
+        &clean,
+        &expected,
+        &logged,
+    );
 
     // A flipped byte inside a transaction (the coinbase's outpoint: its txid, and so the
     // merkle root, no longer match) and one inside a header (the CryptoNote blob no longer
@@ -252,7 +310,19 @@ fn damaged_files_never_put_a_wrong_block_into_the_index() {
     let in_header = *first.iter().skip(20).find(|r| busy(r)).unwrap();
     patch(&files[0], in_header.offset + 8 + 4, &[0xa5]);
     expected.extend([in_tx.height, in_header.height]);
-    assert_recovers("flipped-bytes", &node, &datadir.0, &clean, &expected);
+    logged.push((mismatch(&files[0], &in_tx), "merkle root does not match"));
+    logged.push((
+        mismatch(&files[0], &in_header),
+        "inconsistent CryptoNote blob",
+    ));
+    assert_recovers(
+        "flipped-bytes",
+        &node,
+        &datadir.0,
+        &clean,
+        &expected,
+        &logged,
+    );
 
     // A record whose size field runs past the end of its file: the scan finds the records
     // after it again by their magic.
@@ -261,7 +331,22 @@ fn damaged_files_never_put_a_wrong_block_into_the_index() {
     let huge = (std::fs::metadata(&files[1]).unwrap().len() as u32).to_le_bytes();
     patch(&files[1], broken.offset + 4, &huge);
     expected.insert(broken.height);
-    assert_recovers("size-past-the-end", &node, &datadir.0, &clean, &expected);
+    logged.push((
+        format!(
+            "damaged record in {} at offset {}:",
+            name(&files[1]),
+            broken.offset
+        ),
+        "does not fit in the file",
+    ));
+    assert_recovers(
+        "size-past-the-end",
+        &node,
+        &datadir.0,
+        &clean,
+        &expected,
+        &logged,
+    );
 }
 
 #[test]

@@ -171,6 +171,10 @@ pub struct BlockMap {
     pub bytes_scanned: u64,
     /// Files that could not be read, with the reason.
     pub problems: Vec<String>,
+    /// Damaged records the scan stepped over (the first few), with where and why.
+    pub damaged: Vec<String>,
+    /// Damaged records in all.
+    pub damaged_count: u64,
 }
 
 const NONE: u64 = u64::MAX;
@@ -193,6 +197,8 @@ impl BlockMap {
             files_scanned: 0,
             bytes_scanned: 0,
             problems: Vec::new(),
+            damaged: Vec::new(),
+            damaged_count: 0,
         }
     }
 
@@ -241,7 +247,13 @@ impl BlockMap {
                     // The pre-allocated, zero-filled tail: no record follows.
                     break;
                 }
-                pos = seek_magic(&mut r, pos + 1, magic)?;
+                let next = seek_magic(&mut r, pos + 1, magic)?;
+                self.note_damage(
+                    index,
+                    pos,
+                    format!("no record starts there; {} bytes skipped", next - pos),
+                );
+                pos = next;
                 continue;
             }
             let size = u64::from(u32::from_le_bytes([
@@ -249,6 +261,11 @@ impl BlockMap {
             ]));
             if !(MIN_RECORD..=MAX_RECORD).contains(&size) || pos + 8 + size > len {
                 // A damaged size or a partial record: look for the next record after it.
+                self.note_damage(
+                    index,
+                    pos,
+                    format!("a record of {size} bytes does not fit in the file's {len} bytes"),
+                );
                 pos = seek_magic(&mut r, pos + 1, magic)?;
                 continue;
             }
@@ -262,6 +279,14 @@ impl BlockMap {
             pos += 8 + size;
         }
         Ok(())
+    }
+
+    fn note_damage(&mut self, file: usize, offset: u64, what: String) {
+        self.damaged_count += 1;
+        if self.damaged.len() < 10 {
+            let place = self.describe((file as u64) << 32 | offset.min(u64::from(u32::MAX)));
+            self.damaged.push(format!("{place}: {what}"));
+        }
     }
 
     /// Where the blocks claiming `height` lie, most likely first.

@@ -297,6 +297,17 @@ fn scan(
                     "block files: cannot read {problem}; its blocks come over RPC"
                 ));
             }
+            for damage in &map.damaged {
+                log(&format!(
+                    "block files: damaged record in {damage}; its block comes over RPC"
+                ));
+            }
+            if map.damaged_count > map.damaged.len() as u64 {
+                log(&format!(
+                    "block files: {} damaged records in all",
+                    map.damaged_count
+                ));
+            }
             log(&format!(
                 "block files: scanned {} of {} files in {} ({:.1} MB, {} records) in {:.1}s: \
                  {} of {} heights {first}..{last} found; the rest come over RPC",
@@ -455,6 +466,12 @@ fn from_files(
     hash: &Hash32,
     open: &mut OpenFiles,
 ) -> Option<PreparedBlock> {
+    let shown = hash_to_hex(hash);
+    // The parse errors name the block; the log line does once.
+    let named = [
+        format!("block {shown} at height {height}: "),
+        format!("block {shown}: "),
+    ];
     let mut why = None;
     for loc in map.candidates(height) {
         let checked = map
@@ -462,29 +479,36 @@ fn from_files(
             .map_err(|e| format!("cannot read it: {e}"))
             .and_then(|raw| match Header::parse(&mut Cursor::new(&raw)) {
                 // A stale branch's block claims the same height too.
-                Ok(h) if h.hash() != *hash => Err(format!(
-                    "its header hashes to {}, not to the node's block",
-                    hash_to_hex(&h.hash())
-                )),
-                _ => PreparedBlock::parse(height, hash, &raw).map_err(|e| e.to_string()),
+                Ok(h) if h.hash() != *hash => {
+                    Err(format!("its header hashes to {}", hash_to_hex(&h.hash())))
+                }
+                _ => PreparedBlock::parse(height, hash, &raw).map_err(|e| {
+                    let mut msg = e.to_string();
+                    for prefix in &named {
+                        if let Some(rest) = msg.strip_prefix(prefix.as_str()) {
+                            msg = rest.to_string();
+                        }
+                    }
+                    msg
+                }),
             });
         match checked {
             Ok(block) => return Some(block),
-            Err(e) => why = Some(format!("{}: {e}", map.describe(loc))),
+            Err(e) => why = Some((map.describe(loc), e)),
         }
     }
-    if let Some(why) = why {
+    if let Some((place, reason)) = why {
         let mut seen = shared.mismatches.lock();
         *seen += 1;
         if *seen <= LOGGED_MISMATCHES {
             (shared.sources.log)(&format!(
-                "block files: block {} at height {height} in {why}; fetching it over RPC",
-                hash_to_hex(hash)
+                "block files: the record in {place} is not the node's block {height} ({shown}): \
+                 {reason}; fetching it over RPC"
             ));
         } else if *seen == LOGGED_MISMATCHES + 1 {
             (shared.sources.log)(
-                "block files: more blocks do not match the node's; they come over RPC too \
-                 (counted in the sync summary)",
+                "block files: more records do not match the node's blocks; those blocks come \
+                 over RPC too (counted in the sync summary)",
             );
         }
     }
