@@ -337,7 +337,7 @@ fn damaged_files_never_put_a_wrong_block_into_the_index() {
             name(&files[1]),
             broken.offset
         ),
-        "does not fit in the file",
+        "runs past the end of the file",
     ));
     assert_recovers(
         "size-past-the-end",

@@ -138,12 +138,12 @@ impl BlockFiles {
     /// noted and skipped (its blocks then come over RPC).
     pub fn scan(&self, first: u32, last: u32, stop: &AtomicBool) -> io::Result<BlockMap> {
         let files = self.list()?;
-        let mut map = BlockMap::new(first, last, files);
+        let mut map = BlockMap::new(first, last, files, self.magic);
         for index in (0..map.files.len()).rev() {
             if stop.load(Ordering::Relaxed) || map.located == map.slots.len() {
                 break;
             }
-            if let Err(e) = map.scan_file(index, self.magic) {
+            if let Err(e) = map.scan_file(index) {
                 let path = map.files[index].display().to_string();
                 map.problems.push(format!("{path}: {e}"));
             }
@@ -165,7 +165,7 @@ pub struct BlockMap {
     pub located: usize,
     /// Records seen (in or out of the range).
     pub records: u64,
-    /// Files read by the scan, and the bytes they hold.
+    /// Files read by the scan.
     pub files_scanned: usize,
     /// Bytes of the files scanned.
     pub bytes_scanned: u64,
@@ -180,7 +180,7 @@ pub struct BlockMap {
 const NONE: u64 = u64::MAX;
 
 impl BlockMap {
-    fn new(first: u32, last: u32, files: Vec<PathBuf>) -> BlockMap {
+    fn new(first: u32, last: u32, files: Vec<PathBuf>, magic: [u8; 4]) -> BlockMap {
         let len = if last >= first {
             (last - first) as usize + 1
         } else {
@@ -191,7 +191,7 @@ impl BlockMap {
             slots: vec![NONE; len],
             extra: HashMap::new(),
             files,
-            magic: [0; 4],
+            magic,
             located: 0,
             records: 0,
             files_scanned: 0,
@@ -229,8 +229,8 @@ impl BlockMap {
     }
 
     /// Reads one file's record prefixes and header heights.
-    fn scan_file(&mut self, index: usize, magic: [u8; 4]) -> io::Result<()> {
-        self.magic = magic;
+    fn scan_file(&mut self, index: usize) -> io::Result<()> {
+        let magic = self.magic;
         let file = File::open(&self.files[index])?;
         let len = file.metadata()?.len();
         self.bytes_scanned += len;
@@ -261,11 +261,12 @@ impl BlockMap {
             ]));
             if !(MIN_RECORD..=MAX_RECORD).contains(&size) || pos + 8 + size > len {
                 // A damaged size or a partial record: look for the next record after it.
-                self.note_damage(
-                    index,
-                    pos,
-                    format!("a record of {size} bytes does not fit in the file's {len} bytes"),
-                );
+                let what = if (MIN_RECORD..=MAX_RECORD).contains(&size) {
+                    format!("a record of {size} bytes runs past the end of the file ({len} bytes)")
+                } else {
+                    format!("a record size of {size} bytes is impossible")
+                };
+                self.note_damage(index, pos, what);
                 pos = seek_magic(&mut r, pos + 1, magic)?;
                 continue;
             }
