@@ -1,4 +1,4 @@
-//! Wires the threads together: node client, index sync, mempool poller, server; and the demo.
+//! Wires the threads together: node client, index sync, mempool poller, server.
 //!
 //! Start-up order: check the node, open the index, sync to the node's tip (nothing is served
 //! from a half-built index), then start the server, the tip-following sync thread and the
@@ -98,6 +98,38 @@ pub fn serve(
     )
     .with_mempool(mempool.clone());
 
+    let admin: Arc<dyn server::Admin> = Arc::new(crate::app_admin::AppAdmin {
+        network: config.network,
+        db_path: db_path.clone(),
+        daemon: daemon.clone(),
+        stop: stop.clone(),
+        daemon_urls: config.daemon_urls.join(","),
+        forced_reorg: syncer.forced_reorg(),
+        reorg_limit: config.reorg_limit,
+        source_counts: syncer.source_counts(),
+    });
+    // Up before the start-up sync, so that a load balancer sees a syncing server as such.
+    let endpoint = match config.metrics_addr {
+        Some(addr) => {
+            let board = server::health::HealthBoard::default();
+            let endpoint = server::Endpoint::start(addr, board.clone(), Some(admin.clone()))
+                .map_err(|e| e.0)?;
+            log(&format!(
+                "metrics on http://{0}/metrics, health check on http://{0}/health",
+                endpoint.addr()
+            ));
+            crate::app_health::spawn(
+                daemon.clone(),
+                db_path.clone(),
+                config.network,
+                board,
+                stop.clone(),
+            )?;
+            Some(endpoint)
+        }
+        None => None,
+    };
+
     initial_sync(&mut syncer, &stop)?;
     if stop.load(Ordering::Relaxed) {
         log("stopped during initial sync; the next start resumes where it left off");
@@ -120,18 +152,11 @@ pub fn serve(
         mempool.clone(),
     );
     let settings = server_settings(&config, &daemon)?;
-    let admin = crate::app_admin::AppAdmin {
-        network: config.network,
-        db_path: db_path.clone(),
-        daemon: daemon.clone(),
-        stop: stop.clone(),
-        daemon_urls: config.daemon_urls.join(","),
-        forced_reorg: syncer.forced_reorg(),
-        reorg_limit: config.reorg_limit,
-        source_counts: syncer.source_counts(),
-    };
-    let mut handle = server::start_with_admin(settings, Arc::new(methods), Some(Arc::new(admin)))
-        .map_err(|e| e.0)?;
+    let mut handle =
+        server::start_with_admin(settings, Arc::new(methods), Some(admin)).map_err(|e| e.0)?;
+    if let Some(endpoint) = &endpoint {
+        endpoint.attach(handle.notifier());
+    }
     let addrs = handle.local_addrs().to_vec();
     for (service, addr) in config.services.iter().zip(&addrs) {
         log(&format!("serving {} on {addr}", service.protocol.name()));
@@ -175,6 +200,7 @@ pub fn serve(
     }
     let _ = handle.shutdown();
     drop(handle);
+    drop(endpoint);
     let _ = forwarder.join();
     let _ = poller.join();
     log("stopped");
@@ -438,9 +464,7 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
             ..server::PeerSettings::default()
         },
         drop_client: config.drop_client.clone(),
-        metrics_addr: config
-            .metrics_port
-            .map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
+        proxy_from: config.proxy_from.clone(),
         ..defaults
     })
 }
@@ -554,10 +578,4 @@ fn restrict_permissions(db_path: &Path) {
 
 fn log(msg: &str) {
     eprintln!("INFO:keva-electrum: {msg}");
-}
-
-/// Runs the demo: a stand-in node with a generated chain and the server against it, on
-/// loopback, with a little activity every few seconds so wallets see blocks and payments.
-pub fn run_demo(args: &[String]) -> Result<(), String> {
-    crate::demo::run(args)
 }

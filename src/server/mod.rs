@@ -9,26 +9,32 @@
 //! ```
 //!
 //! * [`session`] is the protocol state machine of one connection (no sockets; unit-tested).
+//!   Nothing here reads the index: the methods behind [`Backend`] do, on the workers.
 //! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS and
 //!   [`ws`] adds WebSocket framing for `ws://` and `wss://`; [`tls`] reloads renewed certificates.
 //! * [`pool`] runs [`Backend`] calls on worker threads.
-//! * [`rpc`], [`framing`], [`cost`] hold the JSON-RPC dialect, line framing and cost accounting.
+//! * [`framing`] splits lines, [`cost`] accounts costs, [`settings`] holds what the operator
+//!   configured. The JSON-RPC vocabulary itself (errors, [`Backend`], message parsing and
+//!   encoding) is [`crate::jsonrpc`], shared with the methods.
 //! * [`admin`] is the `rpc` service (`electrumx_rpc` commands), [`peers`] peer discovery,
 //!   [`metrics`] the counters behind the Prometheus endpoint and the session summary.
+//! * [`proxy`] reads the PROXY protocol header of connections from trusted load balancers;
+//!   [`endpoint`] is the metrics and health listener, started by the program before the
+//!   server, and [`health`] its verdict on whether this server should get wallets.
 //!
 //! Start with [`start`] or [`start_with_admin`]; stop with [`ServerHandle::shutdown`] (or by
 //! dropping the handle).
 
 pub mod admin;
-pub mod backend;
 pub mod cost;
-mod endpoint;
+pub mod endpoint;
 pub mod event_loop;
 pub mod framing;
+pub mod health;
 pub mod metrics;
 pub mod peers;
 pub mod pool;
-pub mod rpc;
+pub mod proxy;
 pub mod session;
 pub mod settings;
 pub mod tls;
@@ -36,22 +42,22 @@ pub mod transport;
 pub mod ws;
 
 pub use admin::Admin;
-pub use backend::{Answer, Backend, Reply};
+pub use endpoint::Endpoint;
 pub use event_loop::ChainEvent;
-pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
-pub use rpc::RpcError;
+pub use peers::{PeerReport, MAINNET_SEEDS};
 pub use settings::{
-    ClientFilter, Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION,
+    ClientFilter, Discovery, Level, Limits, Logger, PeerSettings, Protocol, Service, Settings,
+    TlsFiles, SERVER_VERSION,
 };
 pub use tls::Reload;
 
+use crate::jsonrpc::Backend;
 use event_loop::{Control, EventLoop, Listener, Wiring, WAKER};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
 use pool::Wake;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -83,6 +89,14 @@ impl Notifier {
         rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
     }
 
+    /// Asks the loop how many Electrum sessions it serves; `None` when the server has stopped.
+    pub(crate) fn sessions(&self) -> Option<u64> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.control.send(Control::Sessions(tx)).ok()?;
+        self.wake.wake();
+        rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+    }
+
     /// Queues an event for the event loop; returns false when the server has stopped.
     pub fn notify(&self, event: ChainEvent) -> bool {
         let sent = self.control.send(Control::Event(event)).is_ok();
@@ -95,8 +109,6 @@ impl Notifier {
 pub struct ServerHandle {
     notifier: Notifier,
     addrs: Vec<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
-    stop: Arc<AtomicBool>,
     event_loop: Option<JoinHandle<std::io::Result<()>>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -105,11 +117,6 @@ impl ServerHandle {
     /// The bound address of each service, in the order of `Settings::services`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
-    }
-
-    /// The bound address of the metrics endpoint, when one is configured.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
     }
 
     /// The server's own metrics (sessions, requests by method, errors, costs) in the
@@ -147,7 +154,6 @@ impl ServerHandle {
     ///
     /// Returns the loop's I/O error if it died of one.
     pub fn shutdown(&mut self) -> std::io::Result<()> {
-        self.stop.store(true, Ordering::Release);
         let _ = self.notifier.control.send(Control::Shutdown);
         self.notifier.wake.wake();
         let mut result = Ok(());
@@ -215,14 +221,6 @@ pub fn start_with_admin<B: Backend>(
             protocol: service.protocol,
         });
     }
-    let metrics_listener = match settings.metrics_addr {
-        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
-            StartError(format!(
-                "cannot listen on {addr} for the metrics endpoint: {e}; is the port in use?"
-            ))
-        })?),
-        None => None,
-    };
     let poll = Poll::new().map_err(|e| StartError(format!("cannot create the event loop: {e}")))?;
     let waker = Arc::new(
         Waker::new(poll.registry(), WAKER)
@@ -254,19 +252,7 @@ pub fn start_with_admin<B: Backend>(
         control: control_tx,
         wake: wake.clone(),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics_addr = match metrics_listener {
-        Some(listener) => {
-            let addr = listener
-                .local_addr()
-                .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
-            endpoint::spawn(listener, notifier.clone(), admin.clone(), Arc::clone(&stop))
-                .map_err(|e| StartError(format!("cannot start the metrics thread: {e}")))?;
-            Some(addr)
-        }
-        None => None,
-    };
-    let peers_tx = if settings.discovery.discovery == peers::Discovery::Off {
+    let peers_tx = if settings.discovery.discovery == Discovery::Off {
         None
     } else {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -304,14 +290,12 @@ pub fn start_with_admin<B: Backend>(
     Ok(ServerHandle {
         notifier,
         addrs,
-        metrics_addr,
-        stop,
         event_loop: Some(handle),
         workers,
     })
 }
 
-/// The admin and metrics listeners have no authentication: loopback only unless forced.
+/// The admin listener has no authentication: loopback only unless forced.
 fn check_loopback(settings: &Settings) -> Result<(), StartError> {
     if settings.rpc_allow_remote {
         return Ok(());
@@ -324,14 +308,6 @@ fn check_loopback(settings: &Settings) -> Result<(), StartError> {
                  rpc://127.0.0.1:8000). Forcing another address is possible but exposes \
                  stop/disconnect/ban to the network",
                 s.addr
-            )));
-        }
-    }
-    if let Some(addr) = settings.metrics_addr {
-        if !addr.ip().is_loopback() {
-            return Err(StartError(format!(
-                "the metrics endpoint {addr} is not a loopback address; bind it to 127.0.0.1 \
-                 and scrape it locally (or through a reverse proxy)"
             )));
         }
     }

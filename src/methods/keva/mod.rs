@@ -22,8 +22,8 @@ use super::{arg, index_failure, Ctx, Method};
 use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp};
 use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
-use crate::server::rpc::py_str;
-use crate::server::RpcError;
+use crate::jsonrpc::py_str;
+use crate::jsonrpc::RpcError;
 use text::Text;
 use view::{page_op, prefetch_page_counts, View};
 
