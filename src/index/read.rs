@@ -84,10 +84,9 @@ pub struct KevaPageItem {
     pub banned: bool,
     /// Its keva operation (the first, should a tx carry several); `None` when it has none.
     pub op: Option<KevaOp>,
+    /// Its confirmed replies, shares and likes.
+    pub reactions: ReactionCounts,
 }
-
-/// Scripthashes whose history lengths one query counts (`reaction_counts_many`).
-const COUNT_CHUNK: usize = 75;
 
 /// What hashtag and reaction items show about a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,13 +436,21 @@ impl Reader {
     /// Confirmed reply, share and like counts of the post `txid` (internal order).
     pub fn reaction_counts(&self, txid: &Hash32) -> Result<ReactionCounts> {
         Ok(self
-            .reaction_counts_many(std::slice::from_ref(txid))?
-            .pop()
+            .conn
+            .prepare_cached("SELECT replies, shares, likes FROM reaction_counts WHERE txid = ?1")?
+            .query_row([to_display(txid).as_slice()], |r| {
+                Ok(ReactionCounts {
+                    replies: r.get(0)?,
+                    shares: r.get(1)?,
+                    likes: r.get(2)?,
+                })
+            })
+            .optional()?
             .unwrap_or_default())
     }
 
     /// A page of `scripthash`'s history as [`Reader::history_page`] pages it, each entry with
-    /// its block time, ban and keva operation: one query for the whole page.
+    /// its block time, ban, keva operation and reaction counts: one query for the whole page.
     pub fn keva_page(
         &self,
         scripthash: &Hash32,
@@ -469,13 +476,15 @@ impl Reader {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT h.tx_num, t.txid, t.height, b.time,
                     EXISTS (SELECT 1 FROM banned_txs WHERE txid = t.txid),
-                    k.vout, k.op, k.namespace, k.key, k.value, h.tx_num - b.first_tx_num
+                    k.vout, k.op, k.namespace, k.key, k.value, h.tx_num - b.first_tx_num,
+                    rc.replies, rc.shares, rc.likes
              FROM scripts s
              JOIN history h ON h.script_id = s.id
              JOIN txs t ON t.tx_num = h.tx_num
              LEFT JOIN blocks b ON b.height = t.height
              LEFT JOIN keva_ops k ON k.tx_num = h.tx_num
                  AND k.vout = (SELECT min(vout) FROM keva_ops WHERE tx_num = h.tx_num)
+             LEFT JOIN reaction_counts rc ON rc.txid = t.txid
              WHERE s.scripthash = ?1 AND h.tx_num < ?2
              ORDER BY h.tx_num {order} LIMIT ?3"
         ))?;
@@ -504,42 +513,14 @@ impl Reader {
                 position: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
                 banned: r.get(4)?,
                 op,
+                reactions: ReactionCounts {
+                    replies: r.get::<_, Option<u64>>(11)?.unwrap_or(0),
+                    shares: r.get::<_, Option<u64>>(12)?.unwrap_or(0),
+                    likes: r.get::<_, Option<u64>>(13)?.unwrap_or(0),
+                },
             });
         }
         Ok(out)
-    }
-
-    /// Confirmed reply, share and like counts of many posts, with one query per 25 posts.
-    pub fn reaction_counts_many(&self, txids: &[Hash32]) -> Result<Vec<ReactionCounts>> {
-        let keys: Vec<[u8; 32]> = txids
-            .iter()
-            .flat_map(|t| (1..=3).map(move |kind| to_display(&reaction_scripthash(t, kind))))
-            .collect();
-        let mut counts = HashMap::new();
-        let sql = format!(
-            "SELECT s.scripthash, (SELECT count(*) FROM history h WHERE h.script_id = s.id)
-             FROM scripts s WHERE s.scripthash IN ({})",
-            vec!["?"; COUNT_CHUNK].join(",")
-        );
-        let mut st = self.conn.prepare_cached(&sql)?;
-        for chunk in keys.chunks(COUNT_CHUNK) {
-            // Unused places repeat the first key: the answer is the same set.
-            let args = (0..COUNT_CHUNK).map(|i| chunk.get(i).unwrap_or(&chunk[0]).as_slice());
-            let mut rows = st.query(rusqlite::params_from_iter(args))?;
-            while let Some(r) = rows.next()? {
-                let sh: Vec<u8> = r.get(0)?;
-                let n: i64 = r.get(1)?;
-                counts.insert(sh, n as u64);
-            }
-        }
-        let count = |i: usize| counts.get(keys[i].as_slice()).copied().unwrap_or(0);
-        Ok((0..txids.len())
-            .map(|i| ReactionCounts {
-                replies: count(3 * i),
-                shares: count(3 * i + 1),
-                likes: count(3 * i + 2),
-            })
-            .collect())
     }
 
     /// Short code and display name of namespace `ns` (raw bytes); `None` when never registered.

@@ -25,7 +25,7 @@ use crate::index::read::KevaPageItem;
 use crate::server::rpc::py_str;
 use crate::server::RpcError;
 use text::Text;
-use view::{page_op, prefetch_page_counts, View};
+use view::{page_op, View};
 
 /// The keva methods, looked up after the standard ones.
 pub const METHODS: &[Method] = &[
@@ -90,7 +90,7 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
             continue;
         };
         let (txid, height) = (&p.item.txid, i64::from(p.item.height));
-        keyvalue(&mut t, txid, height, view.counts(txid)?, op, p.time);
+        keyvalue(&mut t, txid, height, view.item_counts(p)?, op, p.time);
         shown += 1;
     }
     ctx.bump_cost(0.2 + shown as f64 * 0.005);
@@ -136,7 +136,7 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         t.value("displayName", &profile.display_name_json());
         t.num("height", p.item.height);
         t.value("shortCode", &profile.short_code_json());
-        t.counts(view.counts(&p.item.txid)?);
+        t.counts(view.item_counts(p)?);
         t.str("type", view::op_type(op));
         t.str("namespace", &namespace_to_string(op.namespace()));
         t.key_value(op);
@@ -148,8 +148,8 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
     Page::finish(t, &page.items)
 }
 
-/// A page of a list method: its confirmed entries (with their reaction counts read ahead) and
-/// the answer's text up to the opening of the list named `list`.
+/// A page of a list method: its confirmed entries and the answer's text up to the opening of
+/// the list named `list`.
 struct Page<'a, 'c> {
     items: Vec<KevaPageItem>,
     view: View<'a, 'c>,
@@ -167,8 +167,7 @@ impl<'a, 'c> Page<'a, 'c> {
             .reader
             .keva_page(sh, below, PAGE_SIZE)
             .map_err(index_failure)?;
-        let mut view = View::new(ctx);
-        prefetch_page_counts(&mut view, &items)?;
+        let view = View::new(ctx);
         let mut text = Text::with_capacity(64 + items.len() * ITEM_BYTES);
         text.open(b'{');
         text.key(list);

@@ -60,7 +60,6 @@ impl Profile {
 pub struct View<'a, 'c> {
     ctx: &'a Ctx<'c>,
     profiles: HashMap<Vec<u8>, Profile>,
-    confirmed_counts: HashMap<Hash32, ReactionCounts>,
 }
 
 impl<'a, 'c> View<'a, 'c> {
@@ -69,21 +68,7 @@ impl<'a, 'c> View<'a, 'c> {
         View {
             ctx,
             profiles: HashMap::new(),
-            confirmed_counts: HashMap::new(),
         }
-    }
-
-    /// Reads the confirmed reaction counts of a page's posts together, so that
-    /// [`View::counts`] of each is a lookup instead of three queries.
-    pub fn prefetch_counts(&mut self, txids: &[Hash32]) -> Result<(), RpcError> {
-        let counts = self
-            .ctx
-            .reader
-            .reaction_counts_many(txids)
-            .map_err(index_failure)?;
-        self.confirmed_counts
-            .extend(txids.iter().copied().zip(counts));
-        Ok(())
     }
 
     /// The call's context.
@@ -163,14 +148,24 @@ impl<'a, 'c> View<'a, 'c> {
     /// Replies, shares and likes of `txid`: confirmed ones (banned included, as the reference
     /// counts them) plus unconfirmed ones.
     pub fn counts(&self, txid: &Hash32) -> Result<[u64; 3], RpcError> {
-        let confirmed = match self.confirmed_counts.get(txid) {
-            Some(c) => *c,
-            None => self
-                .ctx
-                .reader
-                .reaction_counts(txid)
-                .map_err(index_failure)?,
-        };
+        let confirmed = self
+            .ctx
+            .reader
+            .reaction_counts(txid)
+            .map_err(index_failure)?;
+        self.with_unconfirmed(txid, confirmed)
+    }
+
+    /// [`View::counts`] of a page item, whose confirmed counts came with it.
+    pub fn item_counts(&self, p: &KevaPageItem) -> Result<[u64; 3], RpcError> {
+        self.with_unconfirmed(&p.item.txid, p.reactions)
+    }
+
+    fn with_unconfirmed(
+        &self,
+        txid: &Hash32,
+        confirmed: ReactionCounts,
+    ) -> Result<[u64; 3], RpcError> {
         let mut out = [confirmed.replies, confirmed.shares, confirmed.likes];
         if !self.ctx.mempool.is_empty() {
             for (slot, kind) in out.iter_mut().zip([REPLY, SHARE, LIKE]) {
@@ -249,16 +244,6 @@ impl<'a, 'c> View<'a, 'c> {
 /// The keva operation a page item shows; `None` when it is banned or carries none.
 pub fn page_op(item: &KevaPageItem) -> Option<&KevaOp> {
     item.op.as_ref().filter(|_| !item.banned)
-}
-
-/// Prefetches the reaction counts of the page items that are shown.
-pub fn prefetch_page_counts(view: &mut View, page: &[KevaPageItem]) -> Result<(), RpcError> {
-    let shown: Vec<Hash32> = page
-        .iter()
-        .filter(|p| page_op(p).is_some())
-        .map(|p| p.item.txid)
-        .collect();
-    view.prefetch_counts(&shown)
 }
 
 /// The keva operation an unconfirmed transaction carries (its first keva output).
