@@ -4,7 +4,7 @@
 mod index_util;
 
 use index_util::*;
-use keva_electrum::chain::keva::{index_scripthash, PROFILE_KEY};
+use keva_electrum::chain::keva::{index_scripthash, namespace_to_string, PROFILE_KEY};
 use keva_electrum::chain::{Block, Network};
 use keva_electrum::index::read::{reaction_scripthash, ReactionCounts};
 use keva_electrum::index::Reader;
@@ -124,6 +124,8 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
             assert_eq!(p.banned, reader.is_banned(&h.txid).unwrap());
             assert_eq!(p.op, reader.keva_op(h.tx_num).unwrap().map(|r| r.op));
             assert_eq!(p.reactions, reader.reaction_counts(&h.txid).unwrap());
+            let id = p.op.as_ref().map(|op| namespace_to_string(op.namespace()));
+            assert_eq!(p.namespace_id, id.unwrap_or_default());
         }
         assert_eq!(reader.keva_first(&sh).unwrap().as_ref(), keva_page.last());
         for e in &nt.events {

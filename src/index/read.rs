@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::writer::keva_op_from_row;
+use super::writer::{keva_op_from_parts, keva_op_from_row, stored_namespace};
 use super::{db, from_display, to_display, Result};
 use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp, PROFILE_KEY};
 use crate::chain::{Hash32, Network};
@@ -84,6 +84,8 @@ pub struct KevaPageItem {
     pub banned: bool,
     /// Its keva operation (the first, should a tx carry several); `None` when it has none.
     pub op: Option<KevaOp>,
+    /// The namespace id of `op` as clients see it (Base58Check, `N…`); empty without `op`.
+    pub namespace_id: String,
     /// Its confirmed replies, shares and likes.
     pub reactions: ReactionCounts,
 }
@@ -138,6 +140,9 @@ type OutputRowRaw = (i64, i64, Option<Vec<u8>>, Option<String>, u32, Option<i64>
 pub struct Reader {
     conn: Connection,
     profiles: RefCell<ProfileCache>,
+    /// Namespace ids decoded from their stored text: pages show the same few namespaces
+    /// again and again, and decoding checks a double SHA-256.
+    namespaces: RefCell<HashMap<String, Vec<u8>>>,
 }
 
 /// The oldest and the newest entry of a namespace's profile history.
@@ -155,12 +160,16 @@ struct ProfileCache {
 /// Namespaces whose profile entries one connection keeps (a few MB at most).
 const PROFILE_CACHE: usize = 1024;
 
+/// Decoded namespace ids one connection keeps (under 1 MB).
+const NAMESPACE_CACHE: usize = 4096;
+
 impl Reader {
     /// Opens the index read-only; `cache_mb` bounds this connection's page cache.
     pub fn open(path: &Path, network: Network, cache_mb: u32) -> Result<Reader> {
         Ok(Reader {
             conn: db::open_reader(path, network, cache_mb)?,
             profiles: RefCell::default(),
+            namespaces: RefCell::default(),
         })
     }
 
@@ -496,12 +505,14 @@ impl Reader {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let code: Option<u8> = r.get(6)?;
-            let op = match code {
+            let (op, namespace_id) = match code {
                 Some(code) => {
                     let ns: String = r.get(7)?;
-                    Some(keva_op_from_row(code, &ns, r.get(8)?, r.get(9)?)?)
+                    let namespace = self.namespace_bytes(&ns)?;
+                    let op = keva_op_from_parts(code, namespace, r.get(8)?, r.get(9)?)?;
+                    (Some(op), ns)
                 }
-                None => None,
+                None => (None, String::new()),
             };
             out.push(KevaPageItem {
                 item: HistoryItem {
@@ -513,6 +524,7 @@ impl Reader {
                 position: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
                 banned: r.get(4)?,
                 op,
+                namespace_id,
                 reactions: ReactionCounts {
                     replies: r.get::<_, Option<u64>>(11)?.unwrap_or(0),
                     shares: r.get::<_, Option<u64>>(12)?.unwrap_or(0),
@@ -521,6 +533,20 @@ impl Reader {
             });
         }
         Ok(out)
+    }
+
+    /// The bytes of a stored namespace id, decoded once per connection.
+    fn namespace_bytes(&self, text: &str) -> Result<Vec<u8>> {
+        let mut known = self.namespaces.borrow_mut();
+        if let Some(ns) = known.get(text) {
+            return Ok(ns.clone());
+        }
+        if known.len() >= NAMESPACE_CACHE {
+            known.clear();
+        }
+        let ns = stored_namespace(text)?;
+        known.insert(text.to_string(), ns.clone());
+        Ok(ns)
     }
 
     /// Short code and display name of namespace `ns` (raw bytes); `None` when never registered.

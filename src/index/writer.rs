@@ -646,8 +646,22 @@ pub(crate) fn keva_op_from_row(
     key: Vec<u8>,
     value: Option<Vec<u8>>,
 ) -> Result<KevaOp> {
-    let namespace = crate::chain::address::base58check_decode(ns)
-        .map_err(|e| Error::new(format!("stored namespace {ns:?} does not decode: {e}")))?;
+    keva_op_from_parts(code, stored_namespace(ns)?, key, value)
+}
+
+/// The namespace id bytes of a keva_ops row's Base58Check text.
+pub(crate) fn stored_namespace(ns: &str) -> Result<Vec<u8>> {
+    crate::chain::address::base58check_decode(ns)
+        .map_err(|e| Error::new(format!("stored namespace {ns:?} does not decode: {e}")))
+}
+
+/// A [`KevaOp`] from a keva_ops row whose namespace is already decoded.
+pub(crate) fn keva_op_from_parts(
+    code: u8,
+    namespace: Vec<u8>,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+) -> Result<KevaOp> {
     Ok(match code {
         OP_KEVA_NAMESPACE => KevaOp::Namespace {
             namespace,

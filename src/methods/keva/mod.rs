@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
-use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp};
+use crate::chain::keva::{index_scripthash, KevaOp};
 use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
 use crate::server::rpc::py_str;
@@ -138,7 +138,7 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         t.value("shortCode", &profile.short_code_json());
         t.counts(view.item_counts(p)?);
         t.str("type", view::op_type(op));
-        t.str("namespace", &namespace_to_string(op.namespace()));
+        t.str("namespace", &p.namespace_id);
         t.key_value(op);
         t.time(p.time);
         t.close(b'}');
