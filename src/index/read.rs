@@ -139,7 +139,6 @@ type OutputRowRaw = (i64, i64, Option<Vec<u8>>, Option<String>, u32, Option<i64>
 /// A read-only view of the index for one thread.
 pub struct Reader {
     conn: Connection,
-    profiles: RefCell<ProfileCache>,
     /// Namespace ids decoded from their stored text: pages show the same few namespaces
     /// again and again, and decoding checks a double SHA-256.
     namespaces: RefCell<HashMap<String, Vec<u8>>>,
@@ -147,18 +146,6 @@ pub struct Reader {
 
 /// The oldest and the newest entry of a namespace's profile history.
 pub type ProfileEntries = (Option<KevaPageItem>, Option<KevaPageItem>);
-
-/// [`Reader::profile_entries`] answers of one connection, valid while nothing is committed.
-#[derive(Default)]
-struct ProfileCache {
-    /// `PRAGMA data_version` when the entries were read: it changes with every commit of
-    /// another connection (a block, a reorg, a ban).
-    version: i64,
-    entries: HashMap<Hash32, ProfileEntries>,
-}
-
-/// Namespaces whose profile entries one connection keeps (a few MB at most).
-const PROFILE_CACHE: usize = 1024;
 
 /// Decoded namespace ids one connection keeps (under 1 MB).
 const NAMESPACE_CACHE: usize = 4096;
@@ -168,33 +155,26 @@ impl Reader {
     pub fn open(path: &Path, network: Network, cache_mb: u32) -> Result<Reader> {
         Ok(Reader {
             conn: db::open_reader(path, network, cache_mb)?,
-            profiles: RefCell::default(),
             namespaces: RefCell::default(),
         })
     }
 
-    /// [`Reader::keva_first`] and the newest entry of a namespace's profile history
-    /// (`ns ‖ \x01_KEVA_NS_`), remembered until the index changes: hashtag pages show the
-    /// same authors again and again.
-    pub fn profile_entries(&self, scripthash: &Hash32) -> Result<ProfileEntries> {
-        let version: i64 = self
+    /// A number that changes with every commit of the index (a block, a reorg, a ban), for
+    /// answers kept between calls (`PRAGMA data_version`).
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
             .conn
             .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        let mut cache = self.profiles.borrow_mut();
-        if cache.version != version || cache.entries.len() >= PROFILE_CACHE {
-            cache.entries.clear();
-            cache.version = version;
-        }
-        if let Some(e) = cache.entries.get(scripthash) {
-            return Ok(e.clone());
-        }
-        let entries = (
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// [`Reader::keva_first`] and the newest entry of a namespace's profile history
+    /// (`ns ‖ \x01_KEVA_NS_`).
+    pub fn profile_entries(&self, scripthash: &Hash32) -> Result<ProfileEntries> {
+        Ok((
             self.keva_first(scripthash)?,
             self.keva_page(scripthash, None, 1)?.pop(),
-        );
-        cache.entries.insert(*scripthash, entries.clone());
-        Ok(entries)
+        ))
     }
 
     /// Height and hash (internal order) of the indexed tip; `None` for an empty index.

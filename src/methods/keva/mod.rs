@@ -3,6 +3,7 @@
 //! shapes (see the server specification §3).
 //!
 //! * [`view`]: per-transaction lookups shared by the lists (operation, counts, time, profile).
+//! * [`profile`]: short codes and display names, and the profiles a worker keeps.
 //! * [`reactions`]: one post with its replies.
 //! * [`txinfo`]: input/output summaries.
 //!
@@ -10,6 +11,7 @@
 //! per page, newest first, `min_tx_num` the smallest tx_num fetched (banned items included, so
 //! paging always moves on) or -1 when the page is empty.
 
+pub mod profile;
 pub mod reactions;
 pub mod text;
 pub mod txinfo;
@@ -133,9 +135,12 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         let profile = view.profile(op.namespace())?;
         t.open(b'{');
         t.txid("tx_hash", &p.item.txid);
-        t.value("displayName", &profile.display_name_json());
+        t.str("displayName", profile.display_name());
         t.num("height", p.item.height);
-        t.value("shortCode", &profile.short_code_json());
+        match profile.short_code() {
+            Some(code) => t.str("shortCode", code),
+            None => t.num("shortCode", -1),
+        }
         t.counts(view.item_counts(p)?);
         t.str("type", view::op_type(op));
         t.str("namespace", &p.namespace_id);
