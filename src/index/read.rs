@@ -497,7 +497,7 @@ impl Reader {
             out.push(KevaPageItem {
                 item: HistoryItem {
                     tx_num: r.get(0)?,
-                    txid: from_display(&r.get::<_, Vec<u8>>(1)?)?,
+                    txid: from_display(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?,
                     height: r.get(2)?,
                 },
                 time: r.get(3)?,

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use crate::chain::Hash32;
+
 /// How hashtag and reaction items name a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Profile {
@@ -58,7 +60,8 @@ impl Profile {
 #[derive(Default)]
 pub struct ProfileCache {
     version: Option<i64>,
-    profiles: HashMap<Vec<u8>, Profile>,
+    /// Namespace → (scripthash of its profile history, profile).
+    profiles: HashMap<Vec<u8>, (Hash32, Profile)>,
 }
 
 /// Namespaces whose profiles a worker keeps (about 150 bytes each).
@@ -73,17 +76,17 @@ impl ProfileCache {
         }
     }
 
-    /// The profile of namespace `ns`, if known.
-    pub fn get(&self, ns: &[u8]) -> Option<&Profile> {
+    /// The scripthash of namespace `ns`'s profile history and its profile, if known.
+    pub fn get(&self, ns: &[u8]) -> Option<&(Hash32, Profile)> {
         self.profiles.get(ns)
     }
 
-    /// Remembers the profile of namespace `ns`.
-    pub fn insert(&mut self, ns: &[u8], profile: Profile) {
+    /// Remembers the profile of namespace `ns`, whose profile history is `sh`.
+    pub fn insert(&mut self, ns: &[u8], sh: Hash32, profile: Profile) {
         if self.profiles.len() >= PROFILE_CACHE {
             self.profiles.clear();
         }
-        self.profiles.insert(ns.to_vec(), profile);
+        self.profiles.insert(ns.to_vec(), (sh, profile));
     }
 }
 
@@ -131,13 +134,13 @@ mod tests {
         };
         let mut cache = ProfileCache::default();
         cache.validate(7);
-        cache.insert(b"ns1", alice.clone());
+        cache.insert(b"ns1", [1; 32], alice.clone());
         cache.validate(7);
-        assert_eq!(cache.get(b"ns1"), Some(&alice));
+        assert_eq!(cache.get(b"ns1"), Some(&([1; 32], alice)));
         cache.validate(8);
         assert_eq!(cache.get(b"ns1"), None, "a commit happened since");
         for i in 0..=PROFILE_CACHE {
-            cache.insert(&i.to_le_bytes(), Profile::Hidden);
+            cache.insert(&i.to_le_bytes(), [0; 32], Profile::Hidden);
         }
         assert!(cache.profiles.len() <= PROFILE_CACHE, "bounded");
     }

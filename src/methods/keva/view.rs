@@ -154,23 +154,27 @@ impl<'a, 'c> View<'a, 'c> {
         if let Some(p) = self.pending_profiles.get(ns) {
             return Ok(p.clone());
         }
-        let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
+        if !self.profiles_checked {
+            let version = self.ctx.reader.data_version().map_err(index_failure)?;
+            self.ctx.profiles.borrow_mut().validate(version);
+            self.profiles_checked = true;
+        }
+        let kept = self.ctx.profiles.borrow().get(ns).cloned();
+        let sh = match &kept {
+            Some((sh, _)) => *sh,
+            None => index_scripthash(&[ns, PROFILE_KEY].concat()),
+        };
         let pending = self.unconfirmed(&sh)?;
         if !pending.is_empty() {
             let p = self.compute_profile(&sh, &pending)?;
             self.pending_profiles.insert(ns.to_vec(), p.clone());
             return Ok(p);
         }
-        let mut kept = self.ctx.profiles.borrow_mut();
-        if !self.profiles_checked {
-            kept.validate(self.ctx.reader.data_version().map_err(index_failure)?);
-            self.profiles_checked = true;
-        }
-        if let Some(p) = kept.get(ns) {
-            return Ok(p.clone());
+        if let Some((_, p)) = kept {
+            return Ok(p);
         }
         let p = self.compute_profile(&sh, &[])?;
-        kept.insert(ns, p.clone());
+        self.ctx.profiles.borrow_mut().insert(ns, sh, p.clone());
         Ok(p)
     }
 
