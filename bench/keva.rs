@@ -101,9 +101,9 @@ fn run(data: &Dataset, clients: u32, seconds: u32) {
         } else {
             walk.anchors.clone()
         };
-        let cpu = cpu_ticks(server.pid());
+        let cpu = cpu_seconds(server.pid());
         let (count, lat) = load(addr, method, &sh, &starts, clients, seconds);
-        let cpu = cpu_ticks(server.pid()) - cpu;
+        let cpu = cpu_seconds(server.pid()) - cpu;
         println!(
             "  [{}] {method}: {} pages ({:.1} KB each, {} items per page); {:.0} requests/s, \
              p50 {:.1} ms, p99 {:.1} ms; server CPU {:.3} ms per page ({count} requests)",
@@ -114,7 +114,7 @@ fn run(data: &Dataset, clients: u32, seconds: u32) {
             count as f64 / f64::from(seconds),
             percentile(&lat, 50.0).as_secs_f64() * 1e3,
             percentile(&lat, 99.0).as_secs_f64() * 1e3,
-            cpu as f64 * 1e3 / ticks_per_second() / count.max(1) as f64,
+            cpu * 1e3 / count.max(1) as f64,
         );
     }
     println!(
@@ -507,26 +507,6 @@ fn load(
     let mut lat = Arc::try_unwrap(latencies).unwrap().into_inner().unwrap();
     lat.sort();
     (lat.len(), lat)
-}
-
-/// User + system CPU time of a process so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised name: state is the 3rd field, utime the 14th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(11) + get(12)
-}
-
-/// Clock ticks per second of `/proc/…/stat` (USER_HZ, 100 on Linux).
-fn ticks_per_second() -> f64 {
-    100.0
 }
 
 /// The 1-, 5- and 15-minute load averages.
