@@ -12,12 +12,12 @@ use keva_electrum::chain::keva::{index_scripthashes, parse_keva_script};
 use keva_electrum::chain::script::scripthash;
 use keva_electrum::chain::{Block, Transaction};
 use keva_electrum::index::prepared::PreparedBlock;
+use keva_electrum::jsonrpc::{
+    bind_params, encode_error, encode_result, parse_line, Item, Message, RpcError,
+};
 use keva_electrum::server::admin::{self, Admin, APP_COMMANDS};
 use keva_electrum::server::peers::parse_add_peer;
 use keva_electrum::server::pool::{Outcome, Route, Task};
-use keva_electrum::server::rpc::{
-    bind_params, encode_error, encode_result, parse_line, Item, Message, RpcError,
-};
 use keva_electrum::server::session::{Effects, Session, Shared};
 use keva_electrum::server::ws::{WsCodec, WsError};
 use keva_electrum::server::Settings;

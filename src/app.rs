@@ -1,4 +1,4 @@
-//! Wires the threads together: node client, index sync, mempool poller, server; and the demo.
+//! Wires the threads together: node client, index sync, mempool poller, server.
 //!
 //! Start-up order: check the node, open the index, sync to the node's tip (nothing is served
 //! from a half-built index), then start the server, the tip-following sync thread and the
@@ -511,10 +511,4 @@ fn restrict_permissions(db_path: &Path) {
 
 fn log(msg: &str) {
     eprintln!("INFO:keva-electrum: {msg}");
-}
-
-/// Runs the demo: a stand-in node with a generated chain and the server against it, on
-/// loopback, with a little activity every few seconds so wallets see blocks and payments.
-pub fn run_demo(args: &[String]) -> Result<(), String> {
-    crate::demo::run(args)
 }

@@ -14,7 +14,8 @@ use crate::chain::Network;
 use crate::daemon::Daemon;
 use crate::index::read::Reader;
 use crate::index::writer::set_ban;
-use crate::server::{Admin, RpcError};
+use crate::jsonrpc::RpcError;
+use crate::server::Admin;
 
 /// What the admin commands reach: the node client, the index file, the sync thread's controls.
 pub struct AppAdmin {

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             println!("keva-electrum {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Some("demo") => report(keva_electrum::app::run_demo(&args[1..])),
+        Some("demo") => report(keva_electrum::demo::run(&args[1..])),
         Some("rpc") => ExitCode::from(keva_electrum::admin::cli(&args[1..]) as u8),
         _ if moderation_command(&args).is_some() => report(moderate(&args)),
         _ => match server_config(&args) {

@@ -4,7 +4,8 @@
 mod server_common;
 
 use keva_electrum::admin::{cli, parse_args, render, send};
-use keva_electrum::server::{self, Admin, Level, Logger, Protocol, RpcError, Settings};
+use keva_electrum::jsonrpc::RpcError;
+use keva_electrum::server::{self, Admin, Level, Logger, Protocol, Settings};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use server_common::*;

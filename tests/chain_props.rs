@@ -1,8 +1,6 @@
 //! Properties of the chain codecs: serialization round-trips, and no input makes a parser panic.
 
-use keva_electrum::chain::address::{
-    address_to_script, base58_decode, base58check_decode, script_to_address,
-};
+use keva_electrum::chain::address::{address_to_script, base58check_decode, script_to_address};
 use keva_electrum::chain::hash::{from_hex, hash_from_hex};
 use keva_electrum::chain::header::CnFields;
 use keva_electrum::chain::keva::{
@@ -232,7 +230,6 @@ proptest! {
             let _ = from_hex(t);
             let _ = hash_from_hex(t);
             let _ = scripthash_from_hex(t);
-            let _ = base58_decode(t);
             let _ = base58check_decode(t);
             let _ = namespace_from_string(t);
             for net in Network::all() {

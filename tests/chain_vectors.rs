@@ -14,10 +14,10 @@ use keva_electrum::chain::script::{scripthash, scripthash_from_hex, scripthash_t
 use keva_electrum::chain::{Block, Header, Network, Transaction};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use support::shared_dir;
+use support::vectors_dir;
 
 fn load(rel: &str) -> Value {
-    let path = shared_dir().join(rel);
+    let path = vectors_dir().join(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -39,7 +39,7 @@ fn net_of(name: &str) -> Network {
 
 #[test]
 fn genesis_blocks_parse_and_hash() {
-    let v = load("vectors/chain/chain_vectors.json");
+    let v = load("chain/chain_vectors.json");
     let genesis = v["genesis"].as_object().unwrap();
     assert_eq!(genesis.len(), 3);
     for (name, g) in genesis {
@@ -88,7 +88,7 @@ fn genesis_blocks_parse_and_hash() {
 
 #[test]
 fn build_regtest_reproduces_regtest_genesis_header() {
-    let v = load("vectors/chain/chain_vectors.json");
+    let v = load("chain/chain_vectors.json");
     let g = &v["genesis"]["regtest"];
     let parsed = Header::from_bytes(&hex(g, "header_hex")).unwrap();
     let built = Header::build_regtest(
@@ -107,7 +107,7 @@ fn build_regtest_reproduces_regtest_genesis_header() {
 
 #[test]
 fn address_vectors_round_trip() {
-    let v = load("vectors/chain/chain_vectors.json");
+    let v = load("chain/chain_vectors.json");
     let addrs = &v["addresses"];
     let fixture = &addrs["p2sh_fixture"];
     let mut payload = vec![fixture["version"].as_u64().unwrap() as u8];
@@ -153,7 +153,7 @@ fn address_vectors_round_trip() {
 
 #[test]
 fn wallet_scripthash_vectors() {
-    let v = load("vectors/wallet/scripthash-vectors.json");
+    let v = load("wallet/scripthash-vectors.json");
     let ns = namespace_from_string(s(&v, "namespaceId")).unwrap();
     assert_eq!(to_hex(&ns), s(&v, "namespaceIdHex"));
     let vectors = v["vectors"].as_array().unwrap();
@@ -216,7 +216,7 @@ fn keva_script_of(name: &str, e: &Value) -> Vec<u8> {
 
 #[test]
 fn keva_scripts_yield_listed_scripthashes() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let scripts = v["scripts"].as_object().unwrap();
     assert_eq!(scripts.len(), 13);
     for (name, e) in scripts {
@@ -305,7 +305,7 @@ fn keva_scripts_yield_listed_scripthashes() {
 
 #[test]
 fn op_nop_edge_case_keeps_the_nop_in_the_address_script() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let e = &v["scripts"]["edge_put_with_extra_OP_NOP"];
     let script = hex(e, "script_hex");
     let rest = address_script(&script);
@@ -315,7 +315,7 @@ fn op_nop_edge_case_keeps_the_nop_in_the_address_script() {
 
 #[test]
 fn hashtags_follow_electrumx() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let e = &v["scripts"]["put_hashtags_note_dup_case_variants"];
     let p = &e["electrumx_parse"];
     let tags = hashtags(&hex(p, "key"), &hex(p, "value"));
@@ -331,7 +331,7 @@ fn hashtags_follow_electrumx() {
 
 #[test]
 fn namespace_ids() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let d = &v["namespace_derivation"];
     let txid = hash_from_hex(s(d, "prevout_txid")).unwrap();
     let n = d["prevout_n"].as_u64().unwrap() as u32;
@@ -378,7 +378,7 @@ fn namespace_ids() {
 
 #[test]
 fn synthetic_keva_transactions() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let txs = v["synthetic_txs"].as_object().unwrap();
     assert_eq!(txs.len(), 3);
     for (name, e) in txs {
@@ -414,7 +414,7 @@ fn synthetic_keva_transactions() {
 
 #[test]
 fn synthetic_blocks_parse_and_validate() {
-    let v = load("vectors/chain/keva_vectors.json");
+    let v = load("chain/keva_vectors.json");
     let blocks = v["synthetic_blocks"].as_object().unwrap();
     let mut lens = BTreeSet::new();
     for (name, e) in blocks {
@@ -463,8 +463,8 @@ fn synthetic_blocks_parse_and_validate() {
 
 #[test]
 fn truncated_inputs_are_errors() {
-    let chain = load("vectors/chain/chain_vectors.json");
-    let keva = load("vectors/chain/keva_vectors.json");
+    let chain = load("chain/chain_vectors.json");
+    let keva = load("chain/keva_vectors.json");
     let mut blocks: Vec<Vec<u8>> = chain["genesis"]
         .as_object()
         .unwrap()

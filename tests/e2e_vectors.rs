@@ -1,8 +1,8 @@
-//! End to end: every client line of the recorded wallet sessions (`vectors/wallet/*.jsonl`) is
-//! sent to the real server exactly as the wallet sent it, and every reply must be well formed:
-//! a result shaped like the recorded one, or, where the line names a transaction or height the
-//! test chain lacks, the error ElectrumX gives for that. Never a dropped connection, a parse
-//! error or an invalid-params error.
+//! End to end: every client line of the recorded wallet sessions
+//! (`tests/vectors/wallet/*.jsonl`) is sent to the real server exactly as the wallet sent it, and
+//! every reply must be well formed: a result shaped like the recorded one, or, where the line
+//! names a transaction or height the test chain lacks, the error ElectrumX gives for that. Never
+//! a dropped connection, a parse error or an invalid-params error.
 
 mod e2e_util;
 
@@ -209,7 +209,7 @@ fn every_recorded_wallet_line_gets_a_well_formed_reply() {
         .as_u64()
         .unwrap();
     let server = start_server(&url, ServerOpts::default());
-    let dir = shared_dir().join("vectors/wallet");
+    let dir = vectors_dir().join("wallet");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

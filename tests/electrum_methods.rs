@@ -190,8 +190,8 @@ fn headers_counts_and_checkpoint_proofs() {
     );
 
     // The tip for headers.subscribe.
-    let mut worker = keva_electrum::server::Backend::new_worker(&*f.methods);
-    let tip_value = keva_electrum::server::Backend::tip(&*f.methods, &mut worker).unwrap();
+    let mut worker = keva_electrum::jsonrpc::Backend::new_worker(&*f.methods);
+    let tip_value = keva_electrum::jsonrpc::Backend::tip(&*f.methods, &mut worker).unwrap();
     assert_eq!(
         tip_value,
         json!({"height": tip, "hex": to_hex(blocks[tip as usize].header.as_bytes())})

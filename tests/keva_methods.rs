@@ -16,8 +16,8 @@ use keva_electrum::chain::hash::{hash_to_hex, sha256};
 use keva_electrum::chain::keva::{namespace_to_string, KevaOp, PROFILE_KEY};
 use keva_electrum::chain::{Hash32, Network, Transaction};
 use keva_electrum::index::writer::set_ban;
+use keva_electrum::jsonrpc::{Backend, Reply};
 use keva_electrum::methods::Methods;
-use keva_electrum::server::{Backend, Reply};
 use serde_json::{json, Value};
 
 const PAGE: usize = 25;

@@ -63,7 +63,7 @@ impl Client {
 
 /// The recorded keva-related request lines: (file, exact line).
 fn recorded_lines() -> Vec<(String, String)> {
-    let dir = shared_dir().join("vectors/wallet");
+    let dir = vectors_dir().join("wallet");
     let mut out = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -3,7 +3,8 @@
 
 mod server_common;
 
-use keva_electrum::server::{self, Admin, Level, Logger, Protocol, RpcError};
+use keva_electrum::jsonrpc::RpcError;
+use keva_electrum::server::{self, Admin, Level, Logger, Protocol};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use server_common::*;

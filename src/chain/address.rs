@@ -1,243 +1,63 @@
 //! Kevacoin address text forms: Base58Check (P2PKH, P2SH) and bech32/bech32m (segwit).
 
 use super::encode::{Error, Result};
-use super::hash::sha256d;
 use super::network::Network;
 use super::script::{
     classify, p2pkh_script, p2sh_script, witness_program, witness_script, ScriptKind,
 };
 
-const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-/// Plain Base58 (leading zero bytes become '1'), the building block of addresses and namespace ids.
-pub fn base58_encode(b: &[u8]) -> String {
-    let zeros = b.iter().take_while(|&&x| x == 0).count();
-    // Base-58 digits, least significant first.
-    let mut digits: Vec<u8> = Vec::with_capacity(b.len() * 138 / 100 + 1);
-    for &byte in &b[zeros..] {
-        let mut carry = byte as u32;
-        for d in digits.iter_mut() {
-            carry += (*d as u32) << 8;
-            *d = (carry % 58) as u8;
-            carry /= 58;
-        }
-        while carry > 0 {
-            digits.push((carry % 58) as u8);
-            carry /= 58;
-        }
-    }
-    let mut s = String::with_capacity(zeros + digits.len());
-    s.extend(std::iter::repeat_n('1', zeros));
-    s.extend(
-        digits
-            .iter()
-            .rev()
-            .map(|&d| BASE58_ALPHABET[d as usize] as char),
-    );
-    s
-}
-
-/// Plain Base58 decoding; any character outside the alphabet is an error.
-pub fn base58_decode(s: &str) -> Result<Vec<u8>> {
-    let zeros = s.bytes().take_while(|&c| c == b'1').count();
-    // Bytes, least significant first.
-    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
-    for (i, c) in s.bytes().enumerate().skip(zeros) {
-        let value = BASE58_ALPHABET
-            .iter()
-            .position(|&a| a == c)
-            .ok_or_else(|| Error::new(format!("invalid Base58 character at position {i}")))?;
-        let mut carry = value as u32;
-        for b in bytes.iter_mut() {
-            carry += (*b as u32) * 58;
-            *b = carry as u8;
-            carry >>= 8;
-        }
-        while carry > 0 {
-            bytes.push(carry as u8);
-            carry >>= 8;
-        }
-    }
-    let mut out = vec![0u8; zeros];
-    out.extend(bytes.iter().rev());
-    Ok(out)
-}
-
 /// Base58 of payload ‖ first 4 bytes of sha256d(payload).
 pub fn base58check_encode(payload: &[u8]) -> String {
-    let mut v = payload.to_vec();
-    v.extend_from_slice(&sha256d(payload)[..4]);
-    base58_encode(&v)
+    bs58::encode(payload).with_check().into_string()
 }
 
 /// Decodes Base58Check and verifies the checksum; returns the payload (version byte included).
 pub fn base58check_decode(s: &str) -> Result<Vec<u8>> {
+    // Decoding is quadratic in the length; no address or namespace id comes near this.
     if s.len() > 200 {
         return Err(Error::new(format!(
             "Base58Check string too long ({} characters)",
             s.len()
         )));
     }
-    let mut v = base58_decode(s)?;
-    if v.len() < 4 {
-        return Err(Error::new("Base58Check string too short for a checksum"));
-    }
-    let payload_len = v.len() - 4;
-    if sha256d(&v[..payload_len])[..4] != v[payload_len..] {
-        return Err(Error::new(
-            "Base58Check checksum mismatch (mistyped address?)",
-        ));
-    }
-    v.truncate(payload_len);
-    Ok(v)
-}
-
-const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-const BECH32_CONST: u32 = 1;
-const BECH32M_CONST: u32 = 0x2bc8_30a3;
-
-fn polymod(values: impl Iterator<Item = u8>) -> u32 {
-    const GEN: [u32; 5] = [
-        0x3b6a_57b2,
-        0x2650_8e6d,
-        0x1ea1_19fa,
-        0x3d42_33dd,
-        0x2a14_62b3,
-    ];
-    let mut chk: u32 = 1;
-    for v in values {
-        let top = chk >> 25;
-        chk = (chk & 0x01ff_ffff) << 5 ^ v as u32;
-        for (i, g) in GEN.iter().enumerate() {
-            if (top >> i) & 1 == 1 {
-                chk ^= g;
+    bs58::decode(s)
+        .with_check(None)
+        .into_vec()
+        .map_err(|e| match e {
+            bs58::decode::Error::InvalidCharacter { index, .. }
+            | bs58::decode::Error::NonAsciiCharacter { index } => {
+                Error::new(format!("invalid Base58 character at position {index}"))
             }
-        }
-    }
-    chk
+            bs58::decode::Error::NoChecksum => {
+                Error::new("Base58Check string too short for a checksum")
+            }
+            bs58::decode::Error::InvalidChecksum { .. } => {
+                Error::new("Base58Check checksum mismatch (mistyped address?)")
+            }
+            other => Error::new(format!("invalid Base58Check string: {other}")),
+        })
 }
 
-fn hrp_expand(hrp: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    hrp.iter()
-        .map(|c| c >> 5)
-        .chain(std::iter::once(0))
-        .chain(hrp.iter().map(|c| c & 31))
-}
-
-/// Regroups bits (8→5 when encoding, 5→8 when decoding), as BIP173 specifies.
-fn convert_bits(data: &[u8], from: u32, to: u32, pad: bool) -> Option<Vec<u8>> {
-    let mut acc: u32 = 0;
-    let mut bits: u32 = 0;
-    let maxv = (1u32 << to) - 1;
-    let mut out = Vec::with_capacity(data.len() * from as usize / to as usize + 1);
-    for &v in data {
-        if (v as u32) >> from != 0 {
-            return None;
-        }
-        acc = (acc << from) | v as u32;
-        bits += from;
-        while bits >= to {
-            bits -= to;
-            out.push(((acc >> bits) & maxv) as u8);
-        }
-    }
-    if pad {
-        if bits > 0 {
-            out.push(((acc << (to - bits)) & maxv) as u8);
-        }
-    } else if bits >= from || ((acc << (to - bits)) & maxv) != 0 {
-        return None;
-    }
-    Some(out)
-}
-
-/// Encodes a segwit address: bech32 for version 0, bech32m for versions 1..16 (BIP350).
-pub fn segwit_encode(hrp: &str, version: u8, program: &[u8]) -> String {
-    let mut data = vec![version];
-    data.extend(convert_bits(program, 8, 5, true).unwrap_or_default());
-    let constant = if version == 0 {
-        BECH32_CONST
-    } else {
-        BECH32M_CONST
-    };
-    let checksum_input = hrp_expand(hrp.as_bytes())
-        .chain(data.iter().copied())
-        .chain([0u8; 6]);
-    let pm = polymod(checksum_input) ^ constant;
-    let mut s = String::with_capacity(hrp.len() + 1 + data.len() + 6);
-    s.push_str(hrp);
-    s.push('1');
-    for d in data
-        .iter()
-        .copied()
-        .chain((0..6).map(|i| ((pm >> (5 * (5 - i))) & 31) as u8))
-    {
-        s.push(BECH32_CHARSET[d as usize] as char);
-    }
-    s
+/// Encodes a segwit address: bech32 for version 0, bech32m for versions 1..16 (BIP350);
+/// `None` for a version or program length no address can have.
+pub fn segwit_encode(hrp: &str, version: u8, program: &[u8]) -> Option<String> {
+    let hrp = bech32::Hrp::parse(hrp).ok()?;
+    let version = bech32::Fe32::try_from(version).ok()?;
+    bech32::segwit::encode(hrp, version, program).ok()
 }
 
 /// Decodes a segwit address for `hrp`, enforcing BIP173/BIP350 rules; returns (version, program).
 pub fn segwit_decode(hrp: &str, addr: &str) -> Result<(u8, Vec<u8>)> {
     let bad = |why: &str| Error::new(format!("invalid bech32 address {addr:?}: {why}"));
-    if addr.len() > 90 {
-        return Err(bad("longer than 90 characters"));
-    }
-    if !addr.bytes().all(|c| (33..=126).contains(&c)) {
-        return Err(bad("contains characters outside printable ASCII"));
-    }
-    let has_lower = addr.bytes().any(|c| c.is_ascii_lowercase());
-    let has_upper = addr.bytes().any(|c| c.is_ascii_uppercase());
-    if has_lower && has_upper {
-        return Err(bad("mixes upper and lower case"));
-    }
-    let lower = addr.to_ascii_lowercase();
-    let sep = lower.rfind('1').ok_or_else(|| bad("no '1' separator"))?;
-    let (got_hrp, rest) = (&lower[..sep], &lower[sep + 1..]);
-    if got_hrp != hrp {
+    let (got_hrp, version, program) =
+        bech32::segwit::decode(addr).map_err(|e| bad(&e.to_string()))?;
+    if got_hrp.to_lowercase() != hrp {
         return Err(bad(&format!(
-            "prefix {got_hrp:?} is not this network's {hrp:?}"
+            "prefix {:?} is not this network's {hrp:?}",
+            got_hrp.to_lowercase()
         )));
     }
-    if rest.len() < 6 {
-        return Err(bad("checksum too short"));
-    }
-    let mut data = Vec::with_capacity(rest.len());
-    for c in rest.bytes() {
-        let v = BECH32_CHARSET
-            .iter()
-            .position(|&x| x == c)
-            .ok_or_else(|| bad(&format!("invalid character {:?}", c as char)))?;
-        data.push(v as u8);
-    }
-    let pm = polymod(hrp_expand(got_hrp.as_bytes()).chain(data.iter().copied()));
-    let values = &data[..data.len() - 6];
-    let (&version, program5) = values
-        .split_first()
-        .ok_or_else(|| bad("no witness version"))?;
-    if version > 16 {
-        return Err(bad("witness version above 16"));
-    }
-    let expected = if version == 0 {
-        BECH32_CONST
-    } else {
-        BECH32M_CONST
-    };
-    if pm != expected {
-        return Err(bad(if version == 0 {
-            "bad bech32 checksum"
-        } else {
-            "bad bech32m checksum"
-        }));
-    }
-    let program = convert_bits(program5, 5, 8, false).ok_or_else(|| bad("invalid padding"))?;
-    if !(2..=40).contains(&program.len()) {
-        return Err(bad("witness program must be 2..40 bytes"));
-    }
-    if version == 0 && program.len() != 20 && program.len() != 32 {
-        return Err(bad("version 0 program must be 20 or 32 bytes"));
-    }
-    Ok((version, program))
+    Ok((version.to_u8(), program))
 }
 
 /// The address an output pays to, for P2PKH, P2SH and any segwit version; `None` otherwise.
@@ -247,10 +67,7 @@ pub fn script_to_address(script: &[u8], net: Network) -> Option<String> {
         ScriptKind::P2sh(h) => Some(versioned(net.p2sh_version(), &h)),
         _ => {
             let (version, program) = witness_program(script)?;
-            if version == 0 && program.len() != 20 && program.len() != 32 {
-                return None;
-            }
-            Some(segwit_encode(net.bech32_hrp(), version, program))
+            segwit_encode(net.bech32_hrp(), version, program)
         }
     }
 }
@@ -301,17 +118,16 @@ mod tests {
     use crate::chain::hash::{from_hex, to_hex};
 
     #[test]
-    fn base58_known_vectors() {
-        assert_eq!(base58_encode(b""), "");
-        assert_eq!(base58_encode(&[0, 0, 1]), "112");
-        assert_eq!(base58_encode(b"hello world"), "StV1DL6CwTryKyV");
-        assert_eq!(base58_decode("StV1DL6CwTryKyV").unwrap(), b"hello world");
-        assert_eq!(base58_decode("112").unwrap(), vec![0, 0, 1]);
-        assert!(base58_decode("0OIl").is_err());
+    fn base58check_known_vectors() {
         // Bitcoin's genesis address.
         let p = base58check_decode("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa").unwrap();
         assert_eq!(to_hex(&p), "0062e907b15cbf27d5425399ebf6f0fb50ebb88f18");
-        assert!(base58check_decode("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb").is_err());
+        assert_eq!(base58check_encode(&p), "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+        let error = |s: &str| base58check_decode(s).unwrap_err().to_string();
+        assert!(error("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb").contains("checksum mismatch"));
+        assert!(error("1A1z0OIl").contains("invalid Base58 character at position 4"));
+        assert!(error("111").contains("too short for a checksum"));
+        assert!(error(&"1".repeat(201)).contains("too long"));
     }
 
     #[test]
@@ -323,14 +139,16 @@ mod tests {
             (0, "751e76e8199196d454941c45d1b3a323f1433bd6".into())
         );
         assert_eq!(
-            segwit_encode("bc", 0, &p),
+            segwit_encode("bc", 0, &p).unwrap(),
             "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
         );
         // BIP350: a v1 program uses bech32m.
         let a = "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y";
         let (v, p) = segwit_decode("bc", a).unwrap();
         assert_eq!(v, 1);
-        assert_eq!(segwit_encode("bc", 1, &p), a);
+        assert_eq!(segwit_encode("bc", 1, &p).unwrap(), a);
+        // No address has a version 0 program of 21 bytes.
+        assert_eq!(segwit_encode("bc", 0, &[0; 21]), None);
         // BIP350 invalid: v0 program with a bech32m checksum; v1 with a bech32 checksum.
         assert!(segwit_decode("bc", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh").is_err());
         assert!(segwit_decode(

@@ -11,7 +11,7 @@ pub fn sha256(data: &[u8]) -> Hash32 {
     Sha256::digest(data).into()
 }
 
-/// Double SHA-256: txids, merkle nodes, Base58Check checksums and the CryptoNote `prev_id`.
+/// Double SHA-256: txids, merkle nodes and the CryptoNote `prev_id`.
 pub fn sha256d(data: &[u8]) -> Hash32 {
     Sha256::digest(Sha256::digest(data)).into()
 }

@@ -10,7 +10,7 @@ use super::node::daemon_error;
 use super::params::non_negative_integer;
 use super::{arg, index_failure, Ctx};
 use crate::chain::Hash32;
-use crate::server::RpcError;
+use crate::jsonrpc::RpcError;
 
 /// Most distinct `estimatefee` targets remembered per block (the node accepts 1..=1008).
 const MAX_CACHED_TARGETS: usize = 1100;

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::params::{non_negative_integer, non_negative_integer_or_zero, thousands};
 use super::{arg, index_failure, opt, Ctx};
 use crate::chain::hash::{hash_to_hex, to_hex};
-use crate::server::RpcError;
+use crate::jsonrpc::RpcError;
 
 /// Most headers one `blockchain.block.headers` call returns (ElectrumX `MAX_CHUNK_SIZE`).
 pub const MAX_CHUNK_SIZE: u64 = 2016;

@@ -30,9 +30,9 @@ use serde_json::Value;
 use crate::chain::Network;
 use crate::daemon::Daemon;
 use crate::index::Reader;
+use crate::jsonrpc::bind_params;
+use crate::jsonrpc::{Answer, Backend, Reply, RpcError};
 use crate::mempool::{Mempool, Snapshot};
-use crate::server::rpc::bind_params;
-use crate::server::{Answer, Backend, Reply, RpcError};
 use node::NodeGateway;
 
 /// A method handler: parsed arguments (one per declared name, `None` when an optional one was

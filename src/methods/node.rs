@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use crate::chain::hash::hash_to_hex;
 use crate::chain::Hash32;
 use crate::daemon::{self, Daemon, NodeError};
-use crate::server::rpc::py_repr;
-use crate::server::RpcError;
+use crate::jsonrpc::py_repr;
+use crate::jsonrpc::RpcError;
 
 /// A narrow handle on the node for the protocol methods.
 #[derive(Clone)]

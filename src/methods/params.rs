@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::chain::hash::hex_digit;
 use crate::chain::Hash32;
-use crate::server::rpc::py_str;
-use crate::server::RpcError;
+use crate::jsonrpc::py_str;
+use crate::jsonrpc::RpcError;
 
 /// A non-negative integer parameter (`non_negative_integer` in ElectrumX).
 ///
@@ -159,7 +159,7 @@ pub fn hex_string(value: &Value) -> Result<&str, RpcError> {
 /// Python's `{n:,d}`: an integer with `,` thousands separators, sign kept.
 pub fn thousands(n: impl Into<i128>) -> String {
     let n: i128 = n.into();
-    let digits = crate::server::rpc::thousands(u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX));
+    let digits = crate::jsonrpc::thousands(u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX));
     if n < 0 {
         format!("-{digits}")
     } else {

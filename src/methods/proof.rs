@@ -16,7 +16,7 @@ use crate::chain::hash::sha256d;
 use crate::chain::merkle::{merkle_branch, merkle_root};
 use crate::chain::{Hash32, Header};
 use crate::index::Reader;
-use crate::server::RpcError;
+use crate::jsonrpc::RpcError;
 
 /// Leaves per cached segment (a power of two).
 const SEGMENT_DEPTH: u32 = 11;

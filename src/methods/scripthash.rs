@@ -3,7 +3,7 @@
 //!
 //! Scripthashes here are sha256(script) in internal order, the order both the index reader and
 //! the mempool snapshot take; the Electrum display order (reversed) exists only in parameters
-//! and at the [`crate::server::Backend`] boundary.
+//! and at the [`crate::jsonrpc::Backend`] boundary.
 
 use std::sync::Arc;
 
@@ -15,8 +15,8 @@ use super::{arg, index_failure, Ctx};
 use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::{Hash32, OutPoint};
 use crate::index::read::HistoryItem;
+use crate::jsonrpc::RpcError;
 use crate::mempool::MempoolTx;
-use crate::server::RpcError;
 
 /// `blockchain.scripthash.get_balance(scripthash)`.
 pub fn get_balance(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {

@@ -9,8 +9,8 @@ use super::{arg, index_failure, opt, Ctx};
 use crate::chain::hash::hash_to_hex;
 use crate::chain::merkle::merkle_branch;
 use crate::chain::Hash32;
-use crate::server::rpc::py_repr;
-use crate::server::RpcError;
+use crate::jsonrpc::py_repr;
+use crate::jsonrpc::RpcError;
 
 /// `blockchain.transaction.broadcast(raw_tx)`: the txid, or code 1 with the node's reason.
 pub fn broadcast(ctx: &Ctx, args: &[Option<&Value>]) -> Result<Value, RpcError> {

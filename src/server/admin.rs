@@ -7,7 +7,7 @@
 //! implementation, called on the admin thread, never on the event loop.
 
 use super::pool::{Done, Outcome, Route, Wake};
-use super::rpc::{bind_params, encode_error, encode_result, py_str, RpcError};
+use crate::jsonrpc::{bind_params, encode_error, encode_result, py_str, RpcError};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};

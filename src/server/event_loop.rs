@@ -1,42 +1,45 @@
 //! The mio event loop: one thread owning every listener and connection. It moves bytes between
 //! sockets and [`Session`]s, jobs to the worker pool and answers back, and chain events out as
 //! notifications. It never blocks and never touches the index.
+//!
+//! This file holds the loop's state, accepting and closing connections and the channels from
+//! other threads; `bytes` moves data between sockets and sessions, `notify` keeps the
+//! subscriptions, `groups` the subnet cost groups, `timers` the periodic work, and `commands`
+//! the admin commands answered from the loop's own state.
 
 use super::admin::AdminJob;
-use super::cost::{group_of, Retained};
+use super::cost::group_of;
 use super::metrics::Counters;
 use super::peers::{PeerMsg, PeerReport};
-use super::pool::{Done, Job, Outcome, Route, Task, Wake};
-use super::rpc::encode_notification;
-use super::session::{Closing, Effects, Session, Shared};
+use super::pool::{Done, Job, Route, Task, Wake};
+use super::session::{Effects, Session, Shared};
 use super::settings::{Level, Protocol, Settings};
 use super::tls::{Reload, TlsReloader};
-use super::transport::{ReadResult, Transport};
-use super::ws::{WsCodec, WsError};
+use super::transport::Transport;
+use super::ws::WsCodec;
 use crossbeam_channel::{Receiver, Sender};
+use groups::Group;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod bytes;
 mod commands;
+mod groups;
+mod notify;
+mod timers;
 
 /// Token of the waker.
 pub const WAKER: Token = Token(0);
 /// First token of the listeners; connections start at [`CONN_BASE`].
 const LISTENER_BASE: usize = 1;
 const CONN_BASE: usize = 1 << 16;
-/// Bytes read from one connection before others get their turn.
-const READ_BUDGET: usize = 256 * 1024;
-/// How long a closing connection waits for the client to hang up after the last byte.
-const LINGER: Duration = Duration::from_secs(2);
-/// WebSocket bytes framed ahead of the socket; the rest waits in the session (backpressure).
-const WS_AHEAD: usize = 256 * 1024;
 
 /// A change of the chain or mempool, sent by the sync and mempool threads after each commit.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,11 +84,6 @@ struct Conn {
     queued_read: bool,
     timer_at: Option<Instant>,
     linger_until: Option<Instant>,
-}
-
-struct Group {
-    members: Vec<usize>,
-    retained: Retained,
 }
 
 /// The loop's state.
@@ -310,14 +308,7 @@ impl EventLoop {
             group_of(peer.ip(), &self.settings.limits)
         };
         if let Some(g) = group {
-            self.groups
-                .entry(g)
-                .or_insert_with(|| Group {
-                    members: Vec::new(),
-                    retained: Retained::new(now),
-                })
-                .members
-                .push(index);
+            self.join_group(g, index, now);
         }
         let session = if admin {
             Session::new_admin(index, serial, now)
@@ -339,106 +330,6 @@ impl EventLoop {
             timer_at: None,
             linger_until: None,
         });
-    }
-
-    fn mark_readable(&mut self, index: usize) {
-        if let Some(Some(conn)) = self.conns.get_mut(index) {
-            conn.readable = true;
-            if !conn.queued_read {
-                conn.queued_read = true;
-                self.ready.push_back(index);
-            }
-        }
-    }
-
-    fn read_ready(&mut self) {
-        for _ in 0..self.ready.len() {
-            let Some(index) = self.ready.pop_front() else {
-                break;
-            };
-            if let Some(Some(conn)) = self.conns.get_mut(index) {
-                conn.queued_read = false;
-                self.read(index);
-            }
-        }
-    }
-
-    fn read(&mut self, index: usize) {
-        let now = Instant::now();
-        let mut eff = Effects::default();
-        let shared = Shared {
-            settings: &self.settings,
-            tip: self.tip.as_ref(),
-            epoch: self.epoch,
-        };
-        let Some(Some(conn)) = self.conns.get_mut(index) else {
-            return;
-        };
-        let mut used = 0;
-        let mut again = false;
-        loop {
-            let lingering = conn.linger_until.is_some();
-            if !lingering && !conn.session.wants_input() {
-                break;
-            }
-            if used >= READ_BUDGET {
-                again = true;
-                break;
-            }
-            match conn.transport.read(&mut self.scratch) {
-                Ok(ReadResult::Data(n)) => {
-                    used += n;
-                    if lingering {
-                        continue;
-                    }
-                    let data = &self.scratch[..n];
-                    match &mut conn.ws {
-                        None => conn.session.receive(data, now, &shared, &mut eff),
-                        Some(ws) => {
-                            let session = &mut conn.session;
-                            let max = shared.settings.limits.max_recv;
-                            let result = ws.receive(data, max, |message| {
-                                session.receive_message(message, now, &shared, &mut eff);
-                                session.closing().is_none()
-                            });
-                            match result {
-                                Ok(()) if ws.peer_closed() => session.finish(),
-                                Ok(()) => {}
-                                Err(WsError::TooBig) => {
-                                    session.receive_oversized(now, &shared, &mut eff)
-                                }
-                                Err(WsError::Handshake(_) | WsError::Protocol(..)) => {
-                                    session.finish()
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(ReadResult::WouldBlock) => {
-                    conn.readable = false;
-                    break;
-                }
-                Ok(ReadResult::Eof) => {
-                    conn.readable = false;
-                    if lingering {
-                        conn.session.abort();
-                    } else {
-                        conn.session.on_eof();
-                    }
-                    break;
-                }
-                Err(_) => {
-                    conn.readable = false;
-                    conn.session.abort();
-                    break;
-                }
-            }
-        }
-        if again && !conn.queued_read {
-            conn.queued_read = true;
-            self.ready.push_back(index);
-        }
-        self.apply(index, eff, now);
     }
 
     /// Carries out a session's effects, writes its output and closes it when it is done.
@@ -466,10 +357,7 @@ impl EventLoop {
             _ => return,
         };
         for sh in eff.subscribed {
-            self.subscribers
-                .entry(sh)
-                .or_default()
-                .push((index, serial));
+            self.subscribe(&sh, index, serial);
         }
         for sh in eff.unsubscribed {
             self.unindex(&sh, index, serial);
@@ -486,63 +374,6 @@ impl EventLoop {
         self.flush(index);
     }
 
-    fn flush(&mut self, index: usize) {
-        let now = Instant::now();
-        let Some(Some(conn)) = self.conns.get_mut(index) else {
-            return;
-        };
-        if conn.linger_until.is_none() {
-            if let Some(ws) = &mut conn.ws {
-                if write_ws(ws, &mut conn.session, &mut conn.transport).is_err() {
-                    conn.session.abort();
-                }
-            } else {
-                let out = conn.session.output();
-                if !out.is_empty() || conn.transport.has_unsent() {
-                    match conn.transport.write(out) {
-                        Ok(n) => conn.session.consume_output(n),
-                        Err(_) => conn.session.abort(),
-                    }
-                }
-            }
-        } else if conn.transport.has_unsent() && conn.transport.write(&[]).is_err() {
-            conn.session.abort();
-        }
-        if conn.session.closing() == Some(Closing::Now) {
-            self.close(index);
-            return;
-        }
-        let ws_unsent = conn.ws.as_ref().is_some_and(|ws| ws.pending() > 0);
-        if conn.linger_until.is_none()
-            && conn.session.finished()
-            && !ws_unsent
-            && !conn.transport.has_unsent()
-        {
-            // All sent: half-close and wait briefly for the client to hang up, so that the
-            // last reply is not lost to a reset caused by unread input.
-            conn.transport.close_notify();
-            let _ = conn.transport.socket().shutdown(Shutdown::Write);
-            conn.linger_until = Some(now + LINGER);
-            if conn.readable && !conn.queued_read {
-                conn.queued_read = true;
-                self.ready.push_back(index);
-            }
-            return;
-        }
-        if conn.linger_until.is_none() {
-            if conn.readable && !conn.queued_read && conn.session.wants_input() {
-                conn.queued_read = true;
-                self.ready.push_back(index);
-            }
-            if let Some(t) = conn.session.next_wakeup() {
-                if conn.timer_at.is_none_or(|old| t < old) {
-                    conn.timer_at = Some(t);
-                    self.timers.push(Reverse((t, index, conn.session.serial())));
-                }
-            }
-        }
-    }
-
     fn close(&mut self, index: usize) {
         let Some(slot) = self.conns.get_mut(index) else {
             return;
@@ -557,15 +388,7 @@ impl EventLoop {
             self.unindex(&sh, index, serial);
         }
         if let Some(g) = conn.group {
-            let now = Instant::now();
-            let limits = &self.settings.limits;
-            if let Some(group) = self.groups.get_mut(&g) {
-                group.members.retain(|m| *m != index);
-                group.retained.add(now, conn.session.cost(), limits);
-                if group.members.is_empty() && group.retained.value(now, limits) == 0.0 {
-                    self.groups.remove(&g);
-                }
-            }
+            self.leave_group(g, index, conn.session.cost(), Instant::now());
         }
         self.free.push(index);
         if !conn.session.is_admin() {
@@ -576,30 +399,6 @@ impl EventLoop {
             self.counters.closed_bytes_out += stats.bytes_out;
             self.counters.closed_cost += conn.session.cost();
         }
-    }
-
-    fn unindex(&mut self, sh: &[u8; 32], index: usize, serial: u64) {
-        if let Some(list) = self.subscribers.get_mut(sh) {
-            list.retain(|&(i, s)| !(i == index && s == serial));
-            if list.is_empty() {
-                self.subscribers.remove(sh);
-            }
-        }
-    }
-
-    fn request_notify(&mut self, sh: [u8; 32]) {
-        if !self.subscribers.contains_key(&sh) {
-            return;
-        }
-        if self.notify_running.contains(&sh) {
-            self.notify_again.insert(sh);
-            return;
-        }
-        self.notify_running.insert(sh);
-        let _ = self.jobs.send(Job {
-            route: Route::Notify { scripthash: sh },
-            task: Task::Status { scripthash: sh },
-        });
     }
 
     fn drain_control(&mut self) -> bool {
@@ -622,23 +421,6 @@ impl EventLoop {
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
             }
-        }
-    }
-
-    fn on_chain_event(&mut self, ev: ChainEvent) {
-        self.epoch += 1;
-        if !ev.tip.is_null() && self.tip.as_ref() != Some(&ev.tip) {
-            let message = encode_notification("blockchain.headers.subscribe", &json!([ev.tip]));
-            self.tip = Some(ev.tip);
-            for index in 0..self.conns.len() {
-                if let Some(Some(conn)) = self.conns.get_mut(index) {
-                    conn.session.notify_headers(&message, &self.settings.limits);
-                    self.flush(index);
-                }
-            }
-        }
-        for sh in ev.touched {
-            self.request_notify(sh);
         }
     }
 
@@ -668,182 +450,8 @@ impl EventLoop {
                     }
                     self.apply(token, eff, now);
                 }
-                Route::Notify { scripthash } => {
-                    self.notify_running.remove(&scripthash);
-                    if let Outcome::Status(status) = &done.outcome {
-                        let targets = self
-                            .subscribers
-                            .get(&scripthash)
-                            .cloned()
-                            .unwrap_or_default();
-                        for (index, serial) in targets {
-                            let mut eff = Effects::default();
-                            match self.conns.get_mut(index) {
-                                Some(Some(conn)) if conn.session.serial() == serial => {
-                                    let limits = &self.settings.limits;
-                                    conn.session.notify_status(
-                                        &scripthash,
-                                        status,
-                                        limits,
-                                        &mut eff,
-                                    );
-                                }
-                                _ => continue,
-                            }
-                            self.apply(index, eff, now);
-                        }
-                    }
-                    if self.notify_again.remove(&scripthash) {
-                        self.request_notify(scripthash);
-                    }
-                }
+                Route::Notify { scripthash } => self.status_done(scripthash, &done.outcome, now),
             }
-        }
-    }
-
-    fn run_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(Reverse((t, index, serial))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            let mut eff = Effects::default();
-            let shared = Shared {
-                settings: &self.settings,
-                tip: self.tip.as_ref(),
-                epoch: self.epoch,
-            };
-            match self.conns.get_mut(index) {
-                Some(Some(conn)) if conn.session.serial() == serial && conn.timer_at == Some(t) => {
-                    conn.timer_at = None;
-                    conn.session.tick(now, &shared, &mut eff);
-                }
-                _ => continue,
-            }
-            self.apply(index, eff, now);
-        }
-    }
-
-    fn log_reload(&mut self, result: &Reload, why: &str) {
-        match result {
-            Reload::Unchanged => {}
-            Reload::Loaded => self.counters.tls_reloads += 1,
-            Reload::Kept(_) => self.counters.tls_reload_failures += 1,
-        }
-        let log = &self.settings.logger;
-        match result {
-            Reload::Unchanged => {}
-            Reload::Loaded => log.log(
-                Level::Info,
-                &format!("TLS certificate reloaded ({why}); new connections use it"),
-            ),
-            Reload::Kept(e) => log.log(
-                Level::Error,
-                &format!("TLS certificate not reloaded ({why}), keeping the previous one: {e}"),
-            ),
-        }
-    }
-
-    /// Periodic work on every connection: timeouts, cost decay, lingering closes.
-    fn tick(&mut self, now: Instant) {
-        if !self.settings.tls_poll.is_zero() && now >= self.next_tls_poll {
-            self.next_tls_poll = now + self.settings.tls_poll;
-            if let Some(tls) = &mut self.tls {
-                let result = tls.poll();
-                self.log_reload(&result, "the files changed");
-            }
-        }
-        if !self.settings.log_sessions.is_zero() && now >= self.next_summary {
-            self.next_summary = now + self.settings.log_sessions;
-            self.log_summary(now);
-        }
-        self.recalc_all(now);
-        for index in 0..self.conns.len() {
-            let mut eff = Effects::default();
-            let shared = Shared {
-                settings: &self.settings,
-                tip: self.tip.as_ref(),
-                epoch: self.epoch,
-            };
-            let Some(Some(conn)) = self.conns.get_mut(index) else {
-                continue;
-            };
-            if let Some(until) = conn.linger_until {
-                if now >= until {
-                    self.close(index);
-                }
-                continue;
-            }
-            conn.session.tick(now, &shared, &mut eff);
-            self.apply(index, eff, now);
-        }
-    }
-
-    /// Recomputes every session's throttle, adding the cost of the rest of its subnet group.
-    fn recalc_all(&mut self, now: Instant) {
-        let keys: Vec<(IpAddr, u8)> = self.groups.keys().copied().collect();
-        let totals: HashMap<(IpAddr, u8), f64> = keys
-            .into_iter()
-            .map(|g| (g, self.group_total(g, now)))
-            .collect();
-        let limits = &self.settings.limits;
-        for conn in self.conns.iter_mut().flatten() {
-            let extra = conn
-                .group
-                .and_then(|g| totals.get(&g))
-                .map_or(0.0, |t| t - conn.session.cost());
-            conn.session.recalc_cost(now, extra, limits);
-        }
-    }
-
-    /// Recomputes one session's throttle after its cost moved.
-    fn recalc_group_member(&mut self, index: usize, now: Instant) {
-        let Some(g) = self.conns.get(index).and_then(|c| c.as_ref()?.group) else {
-            return;
-        };
-        let total = self.group_total(g, now);
-        if let Some(Some(conn)) = self.conns.get_mut(index) {
-            let extra = total - conn.session.cost();
-            conn.session.recalc_cost(now, extra, &self.settings.limits);
-        }
-    }
-
-    /// A group's cost: its members' costs plus what departed members left behind.
-    fn group_total(&mut self, g: (IpAddr, u8), now: Instant) -> f64 {
-        let Some(group) = self.groups.get_mut(&g) else {
-            return 0.0;
-        };
-        let mut total = group.retained.value(now, &self.settings.limits);
-        for m in &group.members {
-            if let Some(Some(c)) = self.conns.get(*m) {
-                total += c.session.cost();
-            }
-        }
-        total
-    }
-}
-
-/// Frames the session's output as WebSocket text frames and writes them.
-///
-/// At most [`WS_AHEAD`] framed bytes wait for the socket; the rest stays in the session, whose
-/// own limits then pause reading or drop a client that does not read.
-fn write_ws(ws: &mut WsCodec, session: &mut Session, transport: &mut Transport) -> io::Result<()> {
-    loop {
-        if ws.pending() < WS_AHEAD {
-            let used = ws.frame_lines(session.output());
-            session.consume_output(used);
-        }
-        if session.finished() {
-            ws.finish();
-        }
-        if ws.pending() == 0 && !transport.has_unsent() {
-            return Ok(());
-        }
-        let written = transport.write(ws.output())?;
-        ws.consume_output(written);
-        if ws.pending() > 0 || session.output().is_empty() {
-            return Ok(());
         }
     }
 }

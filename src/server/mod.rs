@@ -9,10 +9,13 @@
 //! ```
 //!
 //! * [`session`] is the protocol state machine of one connection (no sockets; unit-tested).
+//!   Nothing here reads the index: the methods behind [`Backend`] do, on the workers.
 //! * [`event_loop`] is the thin mio shell around it; [`transport`] hides TCP vs TLS and
 //!   [`ws`] adds WebSocket framing for `ws://` and `wss://`; [`tls`] reloads renewed certificates.
 //! * [`pool`] runs [`Backend`] calls on worker threads.
-//! * [`rpc`], [`framing`], [`cost`] hold the JSON-RPC dialect, line framing and cost accounting.
+//! * [`framing`] splits lines, [`cost`] accounts costs, [`settings`] holds what the operator
+//!   configured. The JSON-RPC vocabulary itself (errors, [`Backend`], message parsing and
+//!   encoding) is [`crate::jsonrpc`], shared with the methods.
 //! * [`admin`] is the `rpc` service (`electrumx_rpc` commands), [`peers`] peer discovery,
 //!   [`metrics`] the counters behind the Prometheus endpoint and the session summary.
 //!
@@ -20,7 +23,6 @@
 //! dropping the handle).
 
 pub mod admin;
-pub mod backend;
 pub mod cost;
 mod endpoint;
 pub mod event_loop;
@@ -28,7 +30,6 @@ pub mod framing;
 pub mod metrics;
 pub mod peers;
 pub mod pool;
-pub mod rpc;
 pub mod session;
 pub mod settings;
 pub mod tls;
@@ -36,15 +37,15 @@ pub mod transport;
 pub mod ws;
 
 pub use admin::Admin;
-pub use backend::{Answer, Backend, Reply};
 pub use event_loop::ChainEvent;
-pub use peers::{Discovery, PeerReport, PeerSettings, MAINNET_SEEDS};
-pub use rpc::RpcError;
+pub use peers::{PeerReport, MAINNET_SEEDS};
 pub use settings::{
-    ClientFilter, Level, Limits, Logger, Protocol, Service, Settings, TlsFiles, SERVER_VERSION,
+    ClientFilter, Discovery, Level, Limits, Logger, PeerSettings, Protocol, Service, Settings,
+    TlsFiles, SERVER_VERSION,
 };
 pub use tls::Reload;
 
+use crate::jsonrpc::Backend;
 use event_loop::{Control, EventLoop, Listener, Wiring, WAKER};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
@@ -266,7 +267,7 @@ pub fn start_with_admin<B: Backend>(
         }
         None => None,
     };
-    let peers_tx = if settings.discovery.discovery == peers::Discovery::Off {
+    let peers_tx = if settings.discovery.discovery == Discovery::Off {
         None
     } else {
         let (tx, rx) = crossbeam_channel::unbounded();

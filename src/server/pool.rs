@@ -1,9 +1,9 @@
 //! The fixed worker pool: jobs come from the event loop over a crossbeam channel, answers go back
 //! over another one, and the loop is woken through its `mio::Waker`.
 
-use super::backend::Backend;
-use super::backend::Reply;
-use super::rpc::{encode_error, encode_result, encode_result_text, RpcError};
+use crate::jsonrpc::{
+    encode_error, encode_result, encode_result_text, Answer, Backend, Reply, RpcError,
+};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -167,7 +167,7 @@ pub fn run<B: Backend>(backend: &B, state: &mut B::Worker, task: Task) -> (Outco
     match task {
         Task::Call { id, method, params } => {
             let answer = catch_unwind(AssertUnwindSafe(|| backend.call(state, &method, &params)))
-                .unwrap_or_else(|_| super::backend::Answer::err(RpcError::internal()));
+                .unwrap_or_else(|_| Answer::err(RpcError::internal()));
             let error = answer.result.is_err();
             let outcome = match id {
                 None => Outcome::Silent { error },

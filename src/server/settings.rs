@@ -130,6 +130,50 @@ impl Default for Limits {
     }
 }
 
+/// `PEER_DISCOVERY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    /// No outgoing connections; `server.add_peer` answers false.
+    Off,
+    /// Only this server's own announcement; no other servers are contacted or listed.
+    SelfOnly,
+    /// Discover, verify and list peers.
+    On,
+}
+
+/// Peer discovery settings.
+#[derive(Clone, Debug)]
+pub struct PeerSettings {
+    /// `PEER_DISCOVERY`.
+    pub discovery: Discovery,
+    /// `PEER_ANNOUNCE`: call `server.add_peer` with our features on each verified peer.
+    pub announce: bool,
+    /// Servers to start from, as ElectrumX "real names": `host [tPORT] [sPORT]`.
+    pub seeds: Vec<String>,
+    /// List loopback peers (tests only: private and loopback addresses are never listed).
+    pub allow_loopback: bool,
+    /// How often listed peers are checked again.
+    pub reverify: Duration,
+    /// One `server.add_peer` per source address (IPv4 /24, IPv6 /64) per this interval.
+    pub add_peer_interval: Duration,
+    /// Timeout of each connection and answer while verifying.
+    pub timeout: Duration,
+}
+
+impl Default for PeerSettings {
+    fn default() -> Self {
+        PeerSettings {
+            discovery: Discovery::Off,
+            announce: true,
+            seeds: Vec::new(),
+            allow_loopback: false,
+            reverify: Duration::from_secs(3600),
+            add_peer_interval: Duration::from_secs(600),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
 /// How important a log line is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -215,7 +259,7 @@ pub struct Settings {
     /// A loopback address for the Prometheus text endpoint (`GET /metrics`), if wanted.
     pub metrics_addr: Option<SocketAddr>,
     /// Peer discovery (`PEER_DISCOVERY`, `PEER_ANNOUNCE`, seeds); off by default.
-    pub discovery: super::peers::PeerSettings,
+    pub discovery: PeerSettings,
     /// `DROP_CLIENT`: wallets whose `server.version` name this matches are refused.
     pub drop_client: Option<ClientFilter>,
 }
@@ -266,7 +310,7 @@ impl Default for Settings {
             logger: Logger::default(),
             rpc_allow_remote: false,
             metrics_addr: None,
-            discovery: super::peers::PeerSettings::default(),
+            discovery: PeerSettings::default(),
             drop_client: None,
         }
     }

@@ -6,7 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 #[allow(unused_imports)]
-pub use support::{shared_dir, TempDir};
+pub use support::{vectors_dir, TempDir};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -19,9 +19,9 @@ use keva_electrum::chain::{Block, Hash32, Network, Transaction};
 use keva_electrum::daemon::{Daemon, DaemonConfig};
 use keva_electrum::devnode::{DevNode, DevNodeConfig, Shape, Truth};
 use keva_electrum::index::{Reader, SyncConfig, Syncer, Writer};
+use keva_electrum::jsonrpc::{Backend, Reply, RpcError};
 use keva_electrum::mempool::{Builder, Mempool};
 use keva_electrum::methods::{Methods, MethodsConfig, Worker};
-use keva_electrum::server::{Backend, Reply, RpcError};
 use serde_json::{json, Value};
 
 /// Node + index + mempool + backend.

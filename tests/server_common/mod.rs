@@ -8,9 +8,8 @@ pub use support::{free_port, TestCa};
 
 pub mod ws;
 
-use keva_electrum::server::{
-    self, Answer, Backend, ChainEvent, Protocol, RpcError, ServerHandle, Service, Settings,
-};
+use keva_electrum::jsonrpc::{Answer, Backend, RpcError};
+use keva_electrum::server::{self, ChainEvent, Protocol, ServerHandle, Service, Settings};
 use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use serde_json::{json, Value};

@@ -20,16 +20,10 @@ use rustls::pki_types::CertificateDer;
 
 pub const MB: u64 = 1 << 20;
 
-/// The spec directory: `KEVA_SHARED_DIR`, else `<crate>/../shared`, else `/work/shared`.
-pub fn shared_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("KEVA_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared")
+/// The test vectors the repository carries (`tests/vectors/`, where each came from is in its
+/// README).
+pub fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 /// A port free right now on loopback.

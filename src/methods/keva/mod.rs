@@ -24,8 +24,8 @@ use super::{arg, index_failure, Ctx, Method};
 use crate::chain::keva::{index_scripthash, KevaOp};
 use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
-use crate::server::rpc::py_str;
-use crate::server::RpcError;
+use crate::jsonrpc::py_str;
+use crate::jsonrpc::RpcError;
 use text::Text;
 use view::{page_op, View};
 

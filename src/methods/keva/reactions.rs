@@ -10,7 +10,7 @@ use super::view::{self, put_op_fields, txid_json, View, REPLY};
 use crate::chain::keva::KevaOp;
 use crate::chain::Hash32;
 use crate::index::read::reaction_scripthash;
-use crate::server::RpcError;
+use crate::jsonrpc::RpcError;
 
 /// Confirmed replies listed, newest first (the reference's limit).
 pub const MAX_REPLIES: usize = 2000;

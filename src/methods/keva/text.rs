@@ -9,7 +9,7 @@ use super::super::internal_failure;
 use super::view::op_type;
 use crate::chain::keva::KevaOp;
 use crate::chain::Hash32;
-use crate::server::RpcError;
+use crate::jsonrpc::RpcError;
 
 /// JSON text under construction; commas are placed by the writer.
 pub struct Text(Vec<u8>);

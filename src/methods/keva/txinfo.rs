@@ -12,8 +12,8 @@ use super::view::{b64, mempool_keva};
 use crate::chain::keva::{address_script, namespace_to_string, KevaOp};
 use crate::chain::Hash32;
 use crate::index::writer::address_label;
+use crate::jsonrpc::RpcError;
 use crate::mempool::MempoolTx;
-use crate::server::RpcError;
 
 /// Most transactions one request may ask about (the reference's `MAX_INFO_TXS`).
 pub const MAX_INFO_TXS: usize = 200;

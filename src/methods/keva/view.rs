@@ -14,8 +14,8 @@ use crate::chain::hash::hash_to_hex;
 use crate::chain::keva::{index_scripthash, parse_keva_script, KevaOp, PROFILE_KEY};
 use crate::chain::Hash32;
 use crate::index::read::{reaction_scripthash, KevaPageItem, ReactionCounts};
+use crate::jsonrpc::RpcError;
 use crate::mempool::MempoolTx;
-use crate::server::RpcError;
 
 /// Reply, share and like index kinds (`00 01`, `00 02`, `00 03` ‖ txid).
 pub const REPLY: u8 = 1;

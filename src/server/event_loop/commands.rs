@@ -5,9 +5,9 @@ use super::super::admin::{self, AdminJob, APP_COMMANDS};
 use super::super::metrics::{self, Live};
 use super::super::peers::{PeerMsg, PeerReport};
 use super::super::pool::{Job, Route, Task};
-use super::super::rpc::{bind_params, RpcError};
 use super::super::settings::Level;
 use super::EventLoop;
+use crate::jsonrpc::{bind_params, RpcError};
 use serde_json::{json, Value};
 use std::time::Instant;
 

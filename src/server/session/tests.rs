@@ -1,10 +1,13 @@
 //! Unit tests of the session state machine, driven without sockets or threads: the worker side
 //! is played by running each emitted job through `pool::run` with a small in-memory backend.
 
+use super::requests::parse_scripthash;
 use super::*;
-use crate::server::backend::{Answer, Backend};
+use crate::jsonrpc::{Answer, Backend};
 use crate::server::pool;
+use crate::server::pool::{Route, Task};
 use crate::server::{ClientFilter, SERVER_VERSION};
+use std::time::Duration;
 
 /// In-memory backend: `echo` returns its params, `big` a string of N bytes, `fail` a code-1
 /// error; statuses come from a fixed table.

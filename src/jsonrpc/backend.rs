@@ -1,7 +1,7 @@
 //! The boundary between the server (sockets, protocol, limits) and the methods that read the
 //! index. The server runs every backend call on a worker thread, never on the event loop.
 
-use super::rpc::RpcError;
+use super::RpcError;
 use serde_json::Value;
 
 /// A successful result.
