@@ -221,53 +221,22 @@ fn run_mixed(
     pid: u32,
 ) -> Report {
     let sampler = RssWatch::start(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(std::sync::Barrier::new(clients + 1));
-    let targets = Arc::new(targets.to_vec());
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let (stop, ready, targets) = (stop.clone(), ready.clone(), targets.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let mut c = Client::connect(addr).expect("connect");
-                    ready.wait();
-                    let mut lat = Vec::with_capacity(4096);
-                    let mut errors = 0;
-                    let mut n = i;
-                    while !stop.load(Ordering::Relaxed) {
-                        let target = &targets[n % targets.len()];
-                        let t = Instant::now();
-                        let r = c.call(METHODS[n % METHODS.len()], json!([target]));
-                        lat.push(t.elapsed());
-                        if r.get("error").is_some() {
-                            errors += 1;
-                        }
-                        n += 1;
-                    }
-                    (lat, errors)
-                })
-                .expect("spawn a client thread")
-        })
-        .collect();
-    ready.wait();
-    let start = Instant::now();
-    std::thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for h in handles {
-        let (l, e) = h.join().expect("client thread");
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed();
-    latencies.sort();
+    let targets = targets.to_vec();
+    let load = closed_loop(
+        clients,
+        duration,
+        move || Client::connect(addr).expect("connect"),
+        move |c, n| {
+            let target = &targets[n % targets.len()];
+            let r = c.call(METHODS[n % METHODS.len()], json!([target]));
+            r.get("error").is_none()
+        },
+    );
     Report {
-        requests: latencies.len(),
-        errors,
-        elapsed,
-        latencies,
+        requests: load.requests,
+        errors: load.errors,
+        elapsed: load.elapsed,
+        latencies: load.latencies,
         peak_rss: sampler.peak(),
     }
 }

@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")"
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"block_and_tx keva_script header_chain session ws_frames admin_command"}
+targets=${*:-"block_and_tx keva_script header_chain session ws_frames admin_command proxy_header"}
 export RUSTC_BOOTSTRAP=1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

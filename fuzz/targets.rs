@@ -487,3 +487,132 @@ pub fn admin_command(data: &[u8]) {
         }
     }
 }
+
+/// A PROXY header announcing `source` (to `10.0.0.1:50001`): version 1 text or version 2 binary.
+pub fn proxy_header_for(source: std::net::SocketAddr, version: u8) -> Vec<u8> {
+    use std::net::IpAddr;
+    if version == 1 {
+        let (family, dst) = match source.ip() {
+            IpAddr::V4(_) => ("TCP4", "10.0.0.1"),
+            IpAddr::V6(_) => ("TCP6", "fd00::1"),
+        };
+        let line = format!(
+            "PROXY {family} {} {dst} {} 50001\r\n",
+            source.ip(),
+            source.port()
+        );
+        return line.into_bytes();
+    }
+    let mut h = keva_electrum::server::proxy::V2_SIGNATURE.to_vec();
+    h.push(0x21);
+    let (fam, mut addrs) = match source.ip() {
+        IpAddr::V4(ip) => (0x11, [ip.octets().to_vec(), vec![10, 0, 0, 1]].concat()),
+        IpAddr::V6(ip) => (0x21, [ip.octets().to_vec(), vec![0xfd; 16]].concat()),
+    };
+    addrs.extend_from_slice(&source.port().to_be_bytes());
+    addrs.extend_from_slice(&50001u16.to_be_bytes());
+    h.push(fam);
+    h.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    h.extend_from_slice(&addrs);
+    h
+}
+
+/// The PROXY protocol parser (v1 text, v2 binary with TLVs) on a connection's first bytes.
+///
+/// Checks: no panic; the verdict only moves forward as bytes arrive (every prefix of a header
+/// asks for more, a header is complete exactly at its last byte, and what follows a complete
+/// header or an invalid start does not change the verdict); a header is at most `MAX_HEADER`
+/// bytes (`V1_MAX` for text); the address of a header, and one made from the input's bytes,
+/// written out again as v1 and v2 headers, parse back to themselves; the pending-connection
+/// state agrees with the parser; a trusted-proxy list that parses contains its own entries.
+pub fn proxy_header(data: &[u8]) {
+    use keva_electrum::server::proxy::{
+        parse, Parse, Pending, Step, TrustedProxies, MAX_HEADER, V1_MAX,
+    };
+    use std::net::{IpAddr, SocketAddr};
+    let data = &data[..data.len().min(MAX_HEADER + 64)];
+    let mut verdict = Parse::NeedMore;
+    let mut decided_at = data.len();
+    for i in 0..=data.len() {
+        verdict = parse(&data[..i]);
+        if verdict != Parse::NeedMore {
+            decided_at = i;
+            break;
+        }
+    }
+    for longer in [decided_at + 1, data.len()] {
+        if longer <= data.len() && verdict != Parse::NeedMore {
+            // The same header, or invalid still (the reason may quote more of the bytes).
+            match (parse(&data[..longer]), &verdict) {
+                (Parse::Invalid(_), Parse::Invalid(_)) => {}
+                (later, _) => assert_eq!(
+                    &later, &verdict,
+                    "the verdict changed after byte {decided_at}"
+                ),
+            }
+        }
+    }
+    let check_round_trip = |source: SocketAddr| {
+        for version in [1, 2] {
+            let bytes = proxy_header_for(source, version);
+            assert_eq!(
+                parse(&bytes),
+                Parse::Done(
+                    keva_electrum::server::proxy::Header {
+                        version,
+                        source: Some(source)
+                    },
+                    bytes.len()
+                ),
+                "v{version} header for {source} does not parse back"
+            );
+        }
+    };
+    if let Parse::Done(header, len) = &verdict {
+        assert_eq!(*len, decided_at, "a header completed before its last byte");
+        assert!(*len <= MAX_HEADER);
+        if header.version == 1 {
+            assert!(*len <= V1_MAX && data.starts_with(b"PROXY "));
+        }
+        if let Some(source) = header.source {
+            check_round_trip(source);
+        }
+    }
+    if data.len() >= 19 {
+        let ip = if data[16] & 1 == 0 {
+            IpAddr::from(<[u8; 4]>::try_from(&data[..4]).unwrap())
+        } else {
+            IpAddr::from(<[u8; 16]>::try_from(&data[..16]).unwrap())
+        };
+        check_round_trip(SocketAddr::new(
+            ip,
+            u16::from_be_bytes([data[17], data[18]]),
+        ));
+    }
+
+    let proxy: SocketAddr = "10.0.0.2:41000".parse().unwrap();
+    let pending = Pending::new(proxy, Instant::now());
+    let whole = parse(data);
+    match (pending.offer(data, false), whole) {
+        (Step::Wait, Parse::NeedMore) | (Step::Refuse(_), Parse::Invalid(_)) => {}
+        (Step::Accept { client, consume }, Parse::Done(h, n)) => {
+            assert_eq!((client, consume), (h.source.unwrap_or(proxy), n));
+        }
+        (step, parsed) => {
+            panic!("the pending state says {step:?} where the parser says {parsed:?}")
+        }
+    }
+
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(trusted) = TrustedProxies::parse(text) {
+            for entry in text
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                let ip: IpAddr = entry.split('/').next().unwrap().parse().unwrap();
+                assert!(trusted.contains(ip), "{entry} is not in its own list");
+            }
+        }
+    }
+}

@@ -89,6 +89,37 @@ pub fn serve(
     )
     .with_mempool(mempool.clone());
 
+    let admin: Arc<dyn server::Admin> = Arc::new(crate::app_admin::AppAdmin {
+        network: config.network,
+        db_path: db_path.clone(),
+        daemon: daemon.clone(),
+        stop: stop.clone(),
+        daemon_urls: config.daemon_urls.join(","),
+        forced_reorg: syncer.forced_reorg(),
+        reorg_limit: config.reorg_limit,
+    });
+    // Up before the start-up sync, so that a load balancer sees a syncing server as such.
+    let endpoint = match config.metrics_addr {
+        Some(addr) => {
+            let board = server::health::HealthBoard::default();
+            let endpoint = server::Endpoint::start(addr, board.clone(), Some(admin.clone()))
+                .map_err(|e| e.0)?;
+            log(&format!(
+                "metrics on http://{0}/metrics, health check on http://{0}/health",
+                endpoint.addr()
+            ));
+            crate::app_health::spawn(
+                daemon.clone(),
+                db_path.clone(),
+                config.network,
+                board,
+                stop.clone(),
+            )?;
+            Some(endpoint)
+        }
+        None => None,
+    };
+
     initial_sync(&mut syncer, &stop)?;
     if stop.load(Ordering::Relaxed) {
         log("stopped during initial sync; the next start resumes where it left off");
@@ -111,17 +142,11 @@ pub fn serve(
         mempool.clone(),
     );
     let settings = server_settings(&config, &daemon)?;
-    let admin = crate::app_admin::AppAdmin {
-        network: config.network,
-        db_path: db_path.clone(),
-        daemon: daemon.clone(),
-        stop: stop.clone(),
-        daemon_urls: config.daemon_urls.join(","),
-        forced_reorg: syncer.forced_reorg(),
-        reorg_limit: config.reorg_limit,
-    };
-    let mut handle = server::start_with_admin(settings, Arc::new(methods), Some(Arc::new(admin)))
-        .map_err(|e| e.0)?;
+    let mut handle =
+        server::start_with_admin(settings, Arc::new(methods), Some(admin)).map_err(|e| e.0)?;
+    if let Some(endpoint) = &endpoint {
+        endpoint.attach(handle.notifier());
+    }
     let addrs = handle.local_addrs().to_vec();
     for (service, addr) in config.services.iter().zip(&addrs) {
         log(&format!("serving {} on {addr}", service.protocol.name()));
@@ -165,6 +190,7 @@ pub fn serve(
     }
     let _ = handle.shutdown();
     drop(handle);
+    drop(endpoint);
     let _ = forwarder.join();
     let _ = poller.join();
     log("stopped");
@@ -395,9 +421,7 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
             ..server::PeerSettings::default()
         },
         drop_client: config.drop_client.clone(),
-        metrics_addr: config
-            .metrics_port
-            .map(|port| SocketAddr::from(([127, 0, 0, 1], port))),
+        proxy_from: config.proxy_from.clone(),
         ..defaults
     })
 }

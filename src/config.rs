@@ -85,8 +85,11 @@ pub struct Config {
     pub banned_hashtags: Vec<String>,
     pub workers: usize,
     pub mempool_poll_ms: u64,
-    /// Loopback port of the Prometheus text endpoint (`GET /metrics`), if any.
-    pub metrics_port: Option<u16>,
+    /// Where the metrics and health endpoint (`GET /metrics`, `GET /health`) listens, if
+    /// anywhere: `METRICS_PORT=PORT` on 127.0.0.1, or `METRICS_PORT=ADDRESS:PORT`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `PROXY_PROTOCOL_FROM`: load balancers whose connections begin with a PROXY header.
+    pub proxy_from: crate::server::proxy::TrustedProxies,
     /// Notes for the operator found while parsing (obsolete or ignored variables).
     pub warnings: Vec<String>,
 }
@@ -157,7 +160,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
     ("WORKERS", "2 x cores", "worker threads answering requests"),
     ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
-    ("METRICS_PORT", "", "serve Prometheus metrics on 127.0.0.1:PORT/metrics"),
+    ("METRICS_PORT", "", "PORT or ADDRESS:PORT (default address 127.0.0.1): /metrics (Prometheus) and /health (load balancers)"),
+    ("PROXY_PROTOCOL_FROM", "", "addresses or CIDR ranges of load balancers that send a PROXY protocol header (comma-separated)"),
 ];
 
 /// Reads variables from a map with ElectrumX's parsing rules.
@@ -372,12 +376,18 @@ impl Config {
             banned_hashtags,
             workers: workers as usize,
             mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),
-            metrics_port: match v.get("METRICS_PORT").filter(|p| !p.trim().is_empty()) {
+            metrics_addr: match v
+                .get("METRICS_PORT")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
                 None => None,
-                Some(p) => Some(p.trim().parse::<u16>().map_err(|_| {
-                    ConfigError(format!("METRICS_PORT={p:?} is not a port number"))
-                })?),
+                Some(p) => Some(metrics_addr(p)?),
             },
+            proxy_from: crate::server::proxy::TrustedProxies::parse(
+                &v.string("PROXY_PROTOCOL_FROM", ""),
+            )
+            .map_err(|e| ConfigError(format!("PROXY_PROTOCOL_FROM: {e}")))?,
             warnings,
         })
     }
@@ -447,6 +457,19 @@ fn parse_daemon_urls(value: &str, network: Network) -> Result<Vec<String>> {
     Ok(urls)
 }
 
+/// `METRICS_PORT`: a port on 127.0.0.1, or an address and port a load balancer can reach.
+fn metrics_addr(value: &str) -> Result<std::net::SocketAddr> {
+    if let Ok(port) = value.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    value.parse().map_err(|_| {
+        ConfigError(format!(
+            "METRICS_PORT={value:?} is neither a port (9100) nor an address and port \
+             (10.0.0.11:9100, [fd00::11]:9100)"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +537,10 @@ mod tests {
             ("LOG_LEVEL", "loud"),
             ("SERVICES", "ssl://:50002"),
             ("DROP_CLIENT", "Electrum(3"),
+            ("METRICS_PORT", "nine"),
+            ("METRICS_PORT", "metrics.example.com:9100"),
+            ("PROXY_PROTOCOL_FROM", "10.0.0.5/24"),
+            ("PROXY_PROTOCOL_FROM", "haproxy"),
         ] {
             let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
             let named = err.contains(k) || (k == "SERVICES" && err.contains("SSL_CERTFILE"));
@@ -537,6 +564,36 @@ mod tests {
     fn db_engine_is_accepted_with_a_note() {
         let c = Config::from_vars(&vars(&[("DB_ENGINE", "rocksdb")])).unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("SQLite")));
+    }
+
+    #[test]
+    fn metrics_port_takes_a_port_or_an_address_and_a_port() {
+        let addr = |v: &str| {
+            Config::from_vars(&vars(&[("METRICS_PORT", v)]))
+                .unwrap()
+                .metrics_addr
+        };
+        assert_eq!(addr(""), None);
+        assert_eq!(addr("9100"), Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            addr(" 10.0.0.11:9100 "),
+            Some("10.0.0.11:9100".parse().unwrap())
+        );
+        assert_eq!(
+            addr("[fd00::11]:9100"),
+            Some("[fd00::11]:9100".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_from_lists_trusted_balancers() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert!(c.proxy_from.is_empty());
+        let c =
+            Config::from_vars(&vars(&[("PROXY_PROTOCOL_FROM", "10.0.0.10, 10.1.0.0/16")])).unwrap();
+        assert!(c.proxy_from.contains("10.0.0.10".parse().unwrap()));
+        assert!(c.proxy_from.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.proxy_from.contains("10.0.0.11".parse().unwrap()));
     }
 
     #[test]

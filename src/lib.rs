@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod app;
 pub mod app_admin;
+pub mod app_health;
 pub mod chain;
 pub mod config;
 pub mod daemon;

@@ -20,6 +20,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("session", targets::session),
     ("ws_frames", targets::ws_frames),
     ("admin_command", targets::admin_command),
+    ("proxy_header", targets::proxy_header),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -273,5 +274,48 @@ fn write_protocol_seeds(write: &dyn Fn(&str, &str, &[u8])) {
     ];
     for (i, s) in admin.iter().enumerate() {
         write("admin_command", &format!("admin-{i}"), s);
+    }
+    write_proxy_seeds(write);
+}
+
+/// Seeds for the PROXY protocol parser: headers as HAProxy sends them, then what follows.
+fn write_proxy_seeds(write: &dyn Fn(&str, &str, &[u8])) {
+    use targets::proxy_header_for as header;
+    let v4 = "203.0.113.7:40123".parse().unwrap();
+    let v6 = "[2001:db8::7]:443".parse().unwrap();
+    let mut seeds: Vec<Vec<u8>> = vec![
+        [
+            header(v4, 1),
+            b"{\"id\":1,\"method\":\"server.ping\"}\n".to_vec(),
+        ]
+        .concat(),
+        [header(v6, 1), b"\x16\x03\x01\x02\x00\x01\x00".to_vec()].concat(),
+        [
+            header(v4, 2),
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".to_vec(),
+        ]
+        .concat(),
+        header(v6, 2),
+        b"PROXY UNKNOWN\r\n".to_vec(),
+        b"PROXY UNKNOWN ffff:f::1 ffff:f::2 65535 65535\r\nrest".to_vec(),
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n".to_vec(),
+        b"{\"id\":1}\n".to_vec(),
+        b"10.0.0.5, 192.168.1.0/24 fd00::/8,::ffff:172.16.0.0/108".to_vec(),
+    ];
+    // v2 LOCAL with no addresses; v2 PROXY with TLVs (NOOP, AUTHORITY, UNIQUE_ID, SSL).
+    let mut local = keva_electrum::server::proxy::V2_SIGNATURE.to_vec();
+    local.extend_from_slice(&[0x20, 0x00, 0, 0]);
+    seeds.push(local);
+    let mut tlvs = header(v4, 2);
+    let extra: &[u8] = &[
+        0x04, 0, 1, 0, 0x02, 0, 4, b'k', b'e', b'v', b'a', 0x05, 0, 2, 1, 2, 0x20, 0, 13, 1, 0, 0,
+        0, 0, 0x21, 0, 7, b'T', b'L', b'S', b'v', b'1', b'.', b'3',
+    ];
+    let len = u16::from_be_bytes([tlvs[14], tlvs[15]]) + extra.len() as u16;
+    tlvs[14..16].copy_from_slice(&len.to_be_bytes());
+    tlvs.extend_from_slice(extra);
+    seeds.push(tlvs);
+    for (i, s) in seeds.iter().enumerate() {
+        write("proxy_header", &format!("proxy-{i}"), s);
     }
 }

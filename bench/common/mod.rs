@@ -1,5 +1,6 @@
-//! Shared pieces of the benchmarks: the server binary against a node, JSON-RPC over TCP,
-//! percentiles and index sizes (processes, directories and RSS come from `tests/support`).
+//! Shared pieces of the benchmarks: the server binary against a node, JSON-RPC over TCP and
+//! index sizes (processes, directories, RSS, closed-loop load and percentiles come from
+//! `tests/support`).
 
 #![allow(dead_code)]
 
@@ -87,15 +88,6 @@ impl Client {
             }
         }
     }
-}
-
-/// The p-th percentile of sorted samples.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Blocks and transactions in the index file (`sync_state`).

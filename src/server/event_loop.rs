@@ -12,6 +12,7 @@ use super::cost::group_of;
 use super::metrics::Counters;
 use super::peers::{PeerMsg, PeerReport};
 use super::pool::{Done, Job, Route, Task, Wake};
+use super::proxy::Pending;
 use super::session::{Effects, Session, Shared};
 use super::settings::{Level, Protocol, Settings};
 use super::tls::{Reload, TlsReloader};
@@ -33,6 +34,7 @@ mod bytes;
 mod commands;
 mod groups;
 mod notify;
+mod proxied;
 mod timers;
 
 /// Token of the waker.
@@ -60,6 +62,8 @@ pub enum Control {
     ReloadTls(Sender<Reload>),
     /// Render the server's metrics (Prometheus text) and send them back.
     Metrics(Sender<String>),
+    /// Count the Electrum sessions (for `/health`) and send the number back.
+    Sessions(Sender<u64>),
     /// The peer table changed.
     Peers(Vec<PeerReport>),
 }
@@ -84,6 +88,9 @@ struct Conn {
     queued_read: bool,
     timer_at: Option<Instant>,
     linger_until: Option<Instant>,
+    /// Set while a connection from a trusted proxy waits for its PROXY header (`peer` is the
+    /// proxy's address until then, and the connection is in no cost group).
+    proxy: Option<Pending>,
 }
 
 /// The loop's state.
@@ -279,11 +286,20 @@ impl EventLoop {
                 },
                 (None, true) => continue, // start() refuses TLS services without a certificate.
             };
-            self.insert(transport, protocol, peer);
+            // A trusted proxy's connection waits for its header; nobody else's is read for one.
+            let proxied = protocol != Protocol::Rpc && self.settings.proxy_from.contains(peer.ip());
+            let pending = proxied.then(|| Pending::new(peer, Instant::now()));
+            self.insert(transport, protocol, peer, pending);
         }
     }
 
-    fn insert(&mut self, mut transport: Transport, protocol: Protocol, peer: SocketAddr) {
+    fn insert(
+        &mut self,
+        mut transport: Transport,
+        protocol: Protocol,
+        peer: SocketAddr,
+        proxy: Option<Pending>,
+    ) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -302,7 +318,7 @@ impl EventLoop {
         let serial = self.next_serial;
         self.next_serial += 1;
         let admin = protocol == Protocol::Rpc;
-        let group = if admin {
+        let group = if admin || proxy.is_some() {
             None
         } else {
             group_of(peer.ip(), &self.settings.limits)
@@ -329,6 +345,7 @@ impl EventLoop {
             queued_read: false,
             timer_at: None,
             linger_until: None,
+            proxy,
         });
     }
 
@@ -415,6 +432,13 @@ impl EventLoop {
                 }
                 Ok(Control::Metrics(answer)) => {
                     let _ = answer.send(self.render_metrics());
+                }
+                Ok(Control::Sessions(answer)) => {
+                    let sessions = self.conns.iter().flatten();
+                    let n = sessions
+                        .filter(|c| !c.session.is_admin() && c.proxy.is_none())
+                        .count();
+                    let _ = answer.send(n as u64);
                 }
                 Ok(Control::Peers(reports)) => self.set_peers(reports),
                 Ok(Control::Event(ev)) => self.on_chain_event(ev),

@@ -63,6 +63,8 @@ pub struct Counters {
     pub closed_bytes_out: u64,
     /// Cost accumulated by sessions that have closed (their final cost).
     pub closed_cost: f64,
+    /// Connections from `PROXY_PROTOCOL_FROM` closed for a missing or invalid PROXY header.
+    pub proxy_refused: u64,
     /// Certificate reloads that succeeded.
     pub tls_reloads: u64,
     /// Certificate reloads that kept the old certificate.
@@ -154,6 +156,12 @@ pub fn render(c: &Counters, live: &Live) -> String {
         "counter",
         "Connections refused because MAX_SESSIONS was reached.",
         &plain(c.refused.to_string()),
+    );
+    family(
+        "keva_electrum_proxy_refused_total",
+        "counter",
+        "Connections from PROXY_PROTOCOL_FROM closed for a missing or invalid PROXY header.",
+        &plain(c.proxy_refused.to_string()),
     );
     family(
         "keva_electrum_subscriptions",

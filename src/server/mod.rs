@@ -18,18 +18,23 @@
 //!   encoding) is [`crate::jsonrpc`], shared with the methods.
 //! * [`admin`] is the `rpc` service (`electrumx_rpc` commands), [`peers`] peer discovery,
 //!   [`metrics`] the counters behind the Prometheus endpoint and the session summary.
+//! * [`proxy`] reads the PROXY protocol header of connections from trusted load balancers;
+//!   [`endpoint`] is the metrics and health listener, started by the program before the
+//!   server, and [`health`] its verdict on whether this server should get wallets.
 //!
 //! Start with [`start`] or [`start_with_admin`]; stop with [`ServerHandle::shutdown`] (or by
 //! dropping the handle).
 
 pub mod admin;
 pub mod cost;
-mod endpoint;
+pub mod endpoint;
 pub mod event_loop;
 pub mod framing;
+pub mod health;
 pub mod metrics;
 pub mod peers;
 pub mod pool;
+pub mod proxy;
 pub mod session;
 pub mod settings;
 pub mod tls;
@@ -37,6 +42,7 @@ pub mod transport;
 pub mod ws;
 
 pub use admin::Admin;
+pub use endpoint::Endpoint;
 pub use event_loop::ChainEvent;
 pub use peers::{PeerReport, MAINNET_SEEDS};
 pub use settings::{
@@ -52,7 +58,6 @@ use mio::{Poll, Waker};
 use pool::Wake;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -84,6 +89,14 @@ impl Notifier {
         rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
     }
 
+    /// Asks the loop how many Electrum sessions it serves; `None` when the server has stopped.
+    pub(crate) fn sessions(&self) -> Option<u64> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.control.send(Control::Sessions(tx)).ok()?;
+        self.wake.wake();
+        rx.recv_timeout(std::time::Duration::from_secs(10)).ok()
+    }
+
     /// Queues an event for the event loop; returns false when the server has stopped.
     pub fn notify(&self, event: ChainEvent) -> bool {
         let sent = self.control.send(Control::Event(event)).is_ok();
@@ -96,8 +109,6 @@ impl Notifier {
 pub struct ServerHandle {
     notifier: Notifier,
     addrs: Vec<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
-    stop: Arc<AtomicBool>,
     event_loop: Option<JoinHandle<std::io::Result<()>>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -106,11 +117,6 @@ impl ServerHandle {
     /// The bound address of each service, in the order of `Settings::services`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
-    }
-
-    /// The bound address of the metrics endpoint, when one is configured.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
     }
 
     /// The server's own metrics (sessions, requests by method, errors, costs) in the
@@ -148,7 +154,6 @@ impl ServerHandle {
     ///
     /// Returns the loop's I/O error if it died of one.
     pub fn shutdown(&mut self) -> std::io::Result<()> {
-        self.stop.store(true, Ordering::Release);
         let _ = self.notifier.control.send(Control::Shutdown);
         self.notifier.wake.wake();
         let mut result = Ok(());
@@ -216,14 +221,6 @@ pub fn start_with_admin<B: Backend>(
             protocol: service.protocol,
         });
     }
-    let metrics_listener = match settings.metrics_addr {
-        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| {
-            StartError(format!(
-                "cannot listen on {addr} for the metrics endpoint: {e}; is the port in use?"
-            ))
-        })?),
-        None => None,
-    };
     let poll = Poll::new().map_err(|e| StartError(format!("cannot create the event loop: {e}")))?;
     let waker = Arc::new(
         Waker::new(poll.registry(), WAKER)
@@ -254,18 +251,6 @@ pub fn start_with_admin<B: Backend>(
     let notifier = Notifier {
         control: control_tx,
         wake: wake.clone(),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics_addr = match metrics_listener {
-        Some(listener) => {
-            let addr = listener
-                .local_addr()
-                .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
-            endpoint::spawn(listener, notifier.clone(), admin.clone(), Arc::clone(&stop))
-                .map_err(|e| StartError(format!("cannot start the metrics thread: {e}")))?;
-            Some(addr)
-        }
-        None => None,
     };
     let peers_tx = if settings.discovery.discovery == Discovery::Off {
         None
@@ -305,14 +290,12 @@ pub fn start_with_admin<B: Backend>(
     Ok(ServerHandle {
         notifier,
         addrs,
-        metrics_addr,
-        stop,
         event_loop: Some(handle),
         workers,
     })
 }
 
-/// The admin and metrics listeners have no authentication: loopback only unless forced.
+/// The admin listener has no authentication: loopback only unless forced.
 fn check_loopback(settings: &Settings) -> Result<(), StartError> {
     if settings.rpc_allow_remote {
         return Ok(());
@@ -325,14 +308,6 @@ fn check_loopback(settings: &Settings) -> Result<(), StartError> {
                  rpc://127.0.0.1:8000). Forcing another address is possible but exposes \
                  stop/disconnect/ban to the network",
                 s.addr
-            )));
-        }
-    }
-    if let Some(addr) = settings.metrics_addr {
-        if !addr.ip().is_loopback() {
-            return Err(StartError(format!(
-                "the metrics endpoint {addr} is not a loopback address; bind it to 127.0.0.1 \
-                 and scrape it locally (or through a reverse proxy)"
             )));
         }
     }

@@ -256,8 +256,9 @@ pub struct Settings {
     /// Allow the `rpc` service on a non-loopback address. It has no authentication: only for
     /// a host whose firewall already restricts the port.
     pub rpc_allow_remote: bool,
-    /// A loopback address for the Prometheus text endpoint (`GET /metrics`), if wanted.
-    pub metrics_addr: Option<SocketAddr>,
+    /// `PROXY_PROTOCOL_FROM`: connections from these load balancers begin with a PROXY
+    /// header naming the wallet, whose address the session then takes.
+    pub proxy_from: super::proxy::TrustedProxies,
     /// Peer discovery (`PEER_DISCOVERY`, `PEER_ANNOUNCE`, seeds); off by default.
     pub discovery: PeerSettings,
     /// `DROP_CLIENT`: wallets whose `server.version` name this matches are refused.
@@ -309,7 +310,7 @@ impl Default for Settings {
             anon_logs: false,
             logger: Logger::default(),
             rpc_allow_remote: false,
-            metrics_addr: None,
+            proxy_from: super::proxy::TrustedProxies::default(),
             discovery: PeerSettings::default(),
             drop_client: None,
         }

@@ -1,5 +1,6 @@
 //! What every test and benchmark process needs: free ports, throwaway directories, child
-//! processes with their logs collected, resident-memory sampling and a throwaway TLS CA.
+//! processes with their logs collected, resident-memory sampling, a throwaway TLS CA, and
+//! closed-loop client load with its percentiles.
 //!
 //! Included by the other helper modules with `#[path]`; `KEVA_TEST_ECHO=1` copies child logs to
 //! stderr while a test runs.
@@ -11,7 +12,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use keva_electrum::server::TlsFiles;
@@ -410,3 +411,78 @@ DXFDAoGAJS4tBysgNniOl9NKEuJl6Z2TO1CRFv9cDv8e8kaMfbWQ8+QODpzs1SSr
 5BpiuwE3x4rbcikylWF2mB0ijUWk86nEmO8w1m0NXqtMyoyv4qabir3AmKkAObxI
 dqezXlIHluY+ZY1V1MV6syreUBaRMa1KZ1i5xQzJbTtK18pegcQ=
 -----END RSA PRIVATE KEY-----"#;
+
+/// What closed-loop clients measured.
+pub struct Load {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    /// Every request's latency, sorted.
+    pub latencies: Vec<Duration>,
+}
+
+/// `clients` threads, each with its own connection from `connect`, calling `call(connection,
+/// n)` back to back for `duration` (`n` counts up from the thread's number); `call` says
+/// whether the answer was not an error. Timing starts once every client is connected.
+pub fn closed_loop<C: 'static>(
+    clients: usize,
+    duration: Duration,
+    connect: impl Fn() -> C + Send + Sync + 'static,
+    call: impl Fn(&mut C, usize) -> bool + Send + Sync + 'static,
+) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Barrier::new(clients + 1));
+    let (connect, call) = (Arc::new(connect), Arc::new(call));
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let (stop, ready) = (stop.clone(), ready.clone());
+            let (connect, call) = (connect.clone(), call.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let mut c = connect();
+                    ready.wait();
+                    let mut lat = Vec::with_capacity(4096);
+                    let mut errors = 0;
+                    let mut n = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let ok = call(&mut c, n);
+                        lat.push(t.elapsed());
+                        errors += usize::from(!ok);
+                        n += 1;
+                    }
+                    (lat, errors)
+                })
+                .expect("spawn a client thread")
+        })
+        .collect();
+    ready.wait();
+    let start = Instant::now();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.join().expect("client thread");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Load {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    }
+}
+
+/// The p-th percentile of sorted samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

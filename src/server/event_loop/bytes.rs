@@ -43,8 +43,11 @@ impl EventLoop {
         }
     }
 
-    /// Reads one connection's socket into its session.
+    /// Reads one connection's socket into its session (after its PROXY header, if it owes one).
     pub(super) fn read(&mut self, index: usize) {
+        if !self.read_header(index) {
+            return;
+        }
         let now = Instant::now();
         let mut eff = Effects::default();
         let shared = Shared {

@@ -96,7 +96,7 @@ impl EventLoop {
             .conns
             .iter()
             .flatten()
-            .filter(|c| !c.session.is_admin())
+            .filter(|c| !c.session.is_admin() && c.proxy.is_none())
             .map(|c| {
                 let s = &c.session;
                 let st = s.stats();

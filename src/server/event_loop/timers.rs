@@ -48,6 +48,7 @@ impl EventLoop {
             self.log_summary(now);
         }
         self.recalc_all(now);
+        self.expire_headers(now);
         for index in 0..self.conns.len() {
             let mut eff = Effects::default();
             let shared = Shared {
@@ -63,6 +64,9 @@ impl EventLoop {
                     self.close(index);
                 }
                 continue;
+            }
+            if conn.proxy.is_some() {
+                continue; // Not a session until its PROXY header arrives.
             }
             conn.session.tick(now, &shared, &mut eff);
             self.apply(index, eff, now);
