@@ -17,7 +17,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -102,8 +102,9 @@ fn run(data: &Dataset, clients: u32, seconds: u32) {
             walk.anchors.clone()
         };
         let cpu = cpu_seconds(server.pid());
-        let (count, lat) = load(addr, method, &sh, &starts, clients, seconds);
+        let load = load(addr, method, &sh, &starts, clients, seconds);
         let cpu = cpu_seconds(server.pid()) - cpu;
+        let (count, lat) = (load.requests, &load.latencies);
         println!(
             "  [{}] {method}: {} pages ({:.1} KB each, {} items per page); {:.0} requests/s, \
              p50 {:.1} ms, p99 {:.1} ms; server CPU {:.3} ms per page ({count} requests)",
@@ -111,11 +112,12 @@ fn run(data: &Dataset, clients: u32, seconds: u32) {
             walk.anchors.len(),
             walk.bytes as f64 / walk.anchors.len().max(1) as f64 / 1024.0,
             walk.items / walk.anchors.len().max(1),
-            count as f64 / f64::from(seconds),
-            percentile(&lat, 50.0).as_secs_f64() * 1e3,
-            percentile(&lat, 99.0).as_secs_f64() * 1e3,
+            count as f64 / load.elapsed.as_secs_f64(),
+            percentile(lat, 50.0).as_secs_f64() * 1e3,
+            percentile(lat, 99.0).as_secs_f64() * 1e3,
             cpu * 1e3 / count.max(1) as f64,
         );
+        assert_eq!(load.errors, 0, "{method}: error replies");
     }
     println!(
         "  [{}] server peak RSS: {:.1} MB; answers digest {}; load average now: {}",
@@ -468,8 +470,8 @@ fn walk(addr: SocketAddr, method: &str, sh: &str, field: &str) -> Walk {
     }
 }
 
-/// `clients` threads asking pages below `starts` in turn for `seconds`: (requests, sorted
-/// latencies).
+/// `clients` connections asking pages below random `starts` back to back for `seconds`, each
+/// with its own sequence.
 fn load(
     addr: SocketAddr,
     method: &str,
@@ -477,36 +479,23 @@ fn load(
     starts: &[i64],
     clients: u32,
     seconds: u32,
-) -> (usize, Vec<Duration>) {
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds));
-    let threads: Vec<_> = (0..clients)
-        .map(|c| {
-            let (latencies, starts) = (latencies.clone(), starts.to_vec());
-            let (method, sh) = (method.to_string(), sh.to_string());
-            std::thread::spawn(move || {
-                let mut client = Client::connect(addr).expect("connect");
-                let mut mine = Vec::new();
-                let mut i = c as usize;
-                while Instant::now() < deadline {
-                    let start = starts[i % starts.len()];
-                    i = i.wrapping_mul(31).wrapping_add(7);
-                    let t = Instant::now();
-                    // Unparsed: the load generator shares the two cores with the server.
-                    let reply = client.call_raw(&method, json!([sh, start]));
-                    mine.push(t.elapsed());
-                    assert!(reply.contains("\"result\":{"), "error reply: {reply}");
-                }
-                latencies.lock().unwrap().extend(mine);
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("client thread");
-    }
-    let mut lat = Arc::try_unwrap(latencies).unwrap().into_inner().unwrap();
-    lat.sort();
-    (lat.len(), lat)
+) -> Load {
+    let (method, sh, starts) = (method.to_string(), sh.to_string(), starts.to_vec());
+    let connections = AtomicU64::new(0);
+    closed_loop(
+        clients as usize,
+        Duration::from_secs(u64::from(seconds)),
+        move || {
+            let seed = connections.fetch_add(1, Ordering::Relaxed);
+            (Client::connect(addr).expect("connect"), Rng::new(seed))
+        },
+        move |(client, rng), _| {
+            let start = starts[rng.below(starts.len() as u64) as usize];
+            // Unparsed: the load generator shares the two cores with the server.
+            let reply = client.call_raw(&method, json!([sh, start]));
+            reply.contains("\"result\":{")
+        },
+    )
 }
 
 /// The 1-, 5- and 15-minute load averages.
