@@ -230,6 +230,7 @@ fn files_and_rpc_give_the_same_index() {
         lines.lock().unwrap()
     );
     assert_eq!(report.blocks, u64::from(BLOCKS) + 1);
+    assert_eq!(report.from_files, u64::from(BLOCKS) + 1);
     assert_eq!(counts.files.load(Ordering::Relaxed), u64::from(BLOCKS) + 1);
     assert_eq!(counts.rpc.load(Ordering::Relaxed), 0);
     assert_eq!(node.getblock_calls(), calls, "no getblock at all");

@@ -3,7 +3,8 @@
 //!
 //! `Daemon` is a cheap `Clone` (one shared keep-alive pool), so the sync thread, the mempool
 //! thread and worker threads can each hold one. Bulk calls go out as JSON-RPC batches. While the
-//! node answers -28 (warming up) a call waits with backoff and logs once.
+//! node answers -28 (warming up) a call waits with backoff and logs once; at start-up
+//! [`Daemon::wait_for_node`] waits for a node that is not up yet, logging every 10 s.
 
 pub mod blockfiles;
 mod error;

@@ -11,6 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::generator::Rng;
+use super::state::Chain;
 use crate::chain::Network;
 
 /// kevacoind's `MAX_BLOCKFILE_SIZE`.
@@ -113,6 +114,22 @@ fn open_numbered(dir: &Path, number: u32) -> io::Result<BufWriter<File>> {
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(BufWriter::with_capacity(1 << 20, file))
+}
+
+/// Writes `chain` as block files under `datadir`, in headers-first arrival order; returns the
+/// writer, to which newly mined blocks are appended.
+pub fn write_chain(
+    chain: &Chain,
+    datadir: &Path,
+    max_file: u64,
+    seed: u64,
+) -> io::Result<BlockFileWriter> {
+    let mut w = BlockFileWriter::create(datadir, chain.network(), max_file)?;
+    for height in arrival_order(chain.height(), seed) {
+        w.append(&chain.block_bytes(height).unwrap_or_default())?;
+    }
+    w.flush()?;
+    Ok(w)
 }
 
 /// Heights `0..=tip` in the order a node syncing headers-first stores them: genesis first, then

@@ -214,7 +214,12 @@ impl DevNode {
             .as_ref()
             .map(|d| d.join(cfg.network.data_subdir()));
         if let Some(datadir) = &cfg.datadir {
-            state.files = Some(write_block_files(&state, datadir, &cfg)?);
+            let files =
+                blockfiles::write_chain(&state.chain, datadir, cfg.blockfile_size, cfg.seed)
+                    .map_err(|e| {
+                        format!("cannot write block files under {}: {e}", datadir.display())
+                    })?;
+            state.files = Some(files);
         }
         let listener = TcpListener::bind(cfg.bind)
             .map_err(|e| format!("cannot listen on {}: {e} (is the port in use?)", cfg.bind))?;
@@ -596,24 +601,6 @@ fn count_served(shared: &Shared, state: &NodeState, params: &[Value]) {
         }
         served[h as usize] += 1;
     }
-}
-
-/// Writes the generated chain as block files in headers-first arrival order.
-fn write_block_files(
-    state: &NodeState,
-    datadir: &std::path::Path,
-    cfg: &DevNodeConfig,
-) -> Result<blockfiles::BlockFileWriter, String> {
-    let fail =
-        |e: std::io::Error| format!("cannot write block files under {}: {e}", datadir.display());
-    let mut w = blockfiles::BlockFileWriter::create(datadir, cfg.network, cfg.blockfile_size)
-        .map_err(fail)?;
-    for height in blockfiles::arrival_order(state.chain.height(), cfg.seed) {
-        let bytes = state.chain.block_bytes(height).unwrap_or_default();
-        w.append(&bytes).map_err(fail)?;
-    }
-    w.flush().map_err(fail)?;
-    Ok(w)
 }
 
 fn rpc_error(id: &Value, code: i64, message: &str) -> Value {

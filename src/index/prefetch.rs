@@ -19,6 +19,7 @@ use crate::chain::encode::Cursor;
 use crate::chain::hash::hash_to_hex;
 use crate::chain::{Hash32, Header};
 use crate::daemon::{BlockFiles, BlockMap, Daemon, OpenFiles};
+
 /// A FIFO whose producer blocks while the queued items exceed a byte budget.
 pub struct ByteQueue<T> {
     inner: Mutex<QueueInner<T>>,

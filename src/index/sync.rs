@@ -80,6 +80,8 @@ pub struct SyncReport {
     pub blocks: u64,
     /// Transactions applied.
     pub txs: u64,
+    /// Blocks of `blocks` read from the node's block files (the rest came over RPC).
+    pub from_files: u64,
     /// Deepest rollback done.
     pub reorg_depth: u32,
     /// Whether the index ended at the node's tip (false when stopped early).
@@ -319,15 +321,9 @@ impl Syncer {
         if depth > 0 {
             self.writer.rollback_to(fork).map_err(write_err)?;
         }
-        let mut from_files = 0u64;
-        let result = self.apply_fetched(
-            &prefetch,
-            (ours, node_height),
-            depth,
-            &mut report,
-            &mut from_files,
-        );
+        let result = self.apply_fetched(&prefetch, (ours, node_height), depth, &mut report);
         drop(prefetch);
+        let from_files = report.from_files;
         let over_rpc = report.blocks - from_files;
         self.counts.files.fetch_add(from_files, Ordering::Relaxed);
         self.counts.rpc.fetch_add(over_rpc, Ordering::Relaxed);
@@ -348,15 +344,14 @@ impl Syncer {
         Ok(report)
     }
 
-    /// Applies what the prefetcher hands over, committing in batches, and counts the blocks
-    /// that came from the block files into `from_files`; false when stopped early.
+    /// Applies what the prefetcher hands over, committing in batches, and counts it into
+    /// `report`; false when stopped early.
     fn apply_fetched(
         &mut self,
         prefetch: &Prefetcher,
         (ours, node_height): (i64, u32),
         mut pending_depth: u32,
         report: &mut SyncReport,
-        from_files: &mut u64,
     ) -> std::result::Result<bool, SyncError> {
         let first = (self.writer.state().height + 1) as u32;
         let mut progress = Progress::new(first, node_height, &self.config);
@@ -399,7 +394,7 @@ impl Syncer {
             }
             report.blocks += 1;
             report.txs += n as u64;
-            *from_files += u64::from(from_file);
+            report.from_files += u64::from(from_file);
             batch_txs += n;
             progress.advance(block.height, n);
             // A reorg commits only once the new branch reaches the old height, so readers
