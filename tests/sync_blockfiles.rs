@@ -253,6 +253,25 @@ fn files_and_rpc_give_the_same_index() {
     assert_eq!(syncer.source_counts().rpc.load(Ordering::Relaxed), 3);
     let newest = records(blk_files(&node).last().unwrap());
     assert_eq!(newest.last().unwrap().height, BLOCKS + 3);
+
+    // A reorg leaves the old branch's blocks in the files beside the new ones, at the same
+    // heights: a fresh sync still takes every block from the files, the node's ones.
+    node.reorg(2, 3);
+    let dir = TempDir::new("blockfiles-after-reorg");
+    let db = dir.db("index.db");
+    let (report, counts) = sync(&db, &node, Some(&datadir.0), config(&lines));
+    assert_eq!(report.blocks, u64::from(BLOCKS) + 5);
+    assert_eq!(counts.rpc.load(Ordering::Relaxed), 0);
+    let heights: Vec<u32> = blk_files(&node)
+        .iter()
+        .flat_map(|f| records(f))
+        .map(|r| r.height)
+        .collect();
+    assert_eq!(heights.iter().filter(|h| **h == BLOCKS + 2).count(), 2);
+    let rpc_only = TempDir::new("blockfiles-after-reorg-rpc");
+    let (_, counts) = sync(&rpc_only.db("index.db"), &node, None, quiet_config(5_000));
+    assert_eq!(counts.files.load(Ordering::Relaxed), 0);
+    assert_same_dump(&dump(&db), &dump(&rpc_only.db("index.db")), "after a reorg");
 }
 
 #[test]
