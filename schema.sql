@@ -1,4 +1,4 @@
--- keva-electrum index schema, version 1.
+-- keva-electrum index schema, version 2 (version 1 had no reaction_counts table).
 --
 -- Applied once, when the server creates a new index.db; on every later start the server reads
 -- meta.schema_version and refuses to run on an older or newer schema (it never rewrites one).
@@ -97,6 +97,20 @@ CREATE TABLE keva_ops (
 ) WITHOUT ROWID;
 -- Current value of a key, keys of a namespace.
 CREATE INDEX keva_ops_by_key ON keva_ops (namespace, key);
+
+-- Reply, share and like counts of a post, kept by the writer in the same transaction as the
+-- keva_ops rows it counts (and taken back with them on a reorg), so that a page of 25 posts
+-- reads 25 rows instead of counting 75 histories. A count is the number of transactions whose
+-- keva operation has the key (or, for a registration, the display name) 00 01 ‖ txid (reply),
+-- 00 02 ‖ txid (share) or 00 03 ‖ txid (like): the history length of that index entry. Only
+-- posts with at least one reaction have a row; the post itself need not be indexed (yet).
+-- SELECT * FROM reaction_counts WHERE txid = x'<post txid as shown>';
+CREATE TABLE reaction_counts (
+    txid    BLOB PRIMARY KEY,  -- the post reacted to, display order (as in the reaction's key)
+    replies INTEGER NOT NULL,  -- confirmed replies
+    shares  INTEGER NOT NULL,  -- confirmed shares
+    likes   INTEGER NOT NULL   -- confirmed likes
+) WITHOUT ROWID;
 
 -- Moderation: transactions whose keva content is hidden from every keva method. Keyed by txid,
 -- not tx_num, so a ban survives reorgs and resyncs (the row stays even when the tx is gone).

@@ -195,20 +195,6 @@ fn latency(node: &DevNode, coins: &[OutPoint], poll_ms: u32, run: usize) {
     node.mine(1);
 }
 
-/// CPU seconds (user + system) the process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn big_mempool(node: &DevNode, coins: &[OutPoint]) {
     let (_dir, mut server, addr) = start(node, 1000);
     let pid = server.pid();

@@ -245,6 +245,20 @@ pub fn index_keys(op: &KevaOp) -> Vec<Vec<u8>> {
     keys
 }
 
+/// Replies (`00 01 ‖ txid`), shares (`00 02`) and likes (`00 03`): the kinds of reaction.
+pub const REACTION_KINDS: std::ops::RangeInclusive<u8> = 1..=3;
+
+/// The post `op` reacts to, when one of its [`index_keys`] is `00 kind ‖ txid` (the key, or a
+/// registration's display name): (kind, txid in display order).
+pub fn reaction_target(op: &KevaOp) -> Option<(u8, [u8; 32])> {
+    match op.second_arg() {
+        [0, kind, txid @ ..] if REACTION_KINDS.contains(kind) => {
+            Some((*kind, txid.try_into().ok()?))
+        }
+        _ => None,
+    }
+}
+
 /// Index scripthashes of `index_keys(op)`, same order.
 pub fn index_scripthashes(op: &KevaOp) -> Vec<Hash32> {
     index_keys(op).iter().map(|k| index_scripthash(k)).collect()
@@ -317,6 +331,40 @@ mod tests {
 
     fn ns() -> Vec<u8> {
         from_hex("35ce99a5892209f3d8c933730f1e8660260b9c5a73").unwrap()
+    }
+
+    #[test]
+    fn reactions_are_index_keys_of_34_bytes() {
+        let post = [0xab; 32];
+        let key = |kind: u8, extra: &[u8]| [&[0, kind][..], &post, extra].concat();
+        let put = |key: Vec<u8>| KevaOp::Put {
+            namespace: ns(),
+            key,
+            value: b"nice".to_vec(),
+        };
+        for kind in REACTION_KINDS {
+            let op = put(key(kind, b""));
+            assert_eq!(reaction_target(&op), Some((kind, post)));
+            assert!(index_keys(&op).contains(&key(kind, b"")), "an index key");
+        }
+        let delete = KevaOp::Delete {
+            namespace: ns(),
+            key: key(2, b""),
+        };
+        assert_eq!(reaction_target(&delete), Some((2, post)));
+        let named = KevaOp::Namespace {
+            namespace: ns(),
+            display_name: key(3, b""),
+        };
+        assert_eq!(reaction_target(&named), Some((3, post)));
+        for not in [
+            key(4, b""),
+            key(0, b""),
+            key(1, b"x"),
+            key(1, b"")[..33].to_vec(),
+        ] {
+            assert_eq!(reaction_target(&put(not.clone())), None, "{}", to_hex(&not));
+        }
     }
 
     #[test]

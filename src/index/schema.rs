@@ -9,7 +9,7 @@ use crate::chain::{hash::hash_to_hex, Network};
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// Version written in `meta.schema_version`; bump it with every incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Marker line in schema.sql after which come the indexes built only when initial sync ends.
 const DEFERRED_MARKER: &str = "-- @deferred";

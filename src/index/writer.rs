@@ -10,7 +10,8 @@ use super::prepared::PreparedBlock;
 use super::{db, from_display, schema, to_display, Error, Result};
 use crate::chain::address::{base58check_encode, script_to_address};
 use crate::chain::keva::{
-    index_scripthashes, namespace_to_string, KevaOp, OP_KEVA_DELETE, OP_KEVA_NAMESPACE, OP_KEVA_PUT,
+    index_scripthashes, namespace_to_string, reaction_target, KevaOp, OP_KEVA_DELETE,
+    OP_KEVA_NAMESPACE, OP_KEVA_PUT,
 };
 use crate::chain::{hash::hash_to_hex, Hash32, Network};
 
@@ -47,9 +48,13 @@ pub struct Writer {
     in_txn: bool,
     track_touched: bool,
     history: Vec<(i64, i64)>,
+    reactions: Vec<Reaction>,
     touched: HashSet<Hash32>,
     touched_overflow: bool,
 }
+
+/// A reaction waiting to be counted: (post txid in display order, kind 1–3, its tx_num).
+type Reaction = ([u8; 32], u8, i64);
 
 /// Beyond this many touched scripthashes in one commit, report "all changed" instead (bounds
 /// memory when a long catch-up runs with tracking on).
@@ -68,6 +73,7 @@ impl Writer {
             in_txn: false,
             track_touched: true,
             history: Vec::new(),
+            reactions: Vec::new(),
             touched: HashSet::new(),
             touched_overflow: false,
         };
@@ -179,6 +185,7 @@ impl Writer {
             self.in_txn = false;
         }
         self.history.clear();
+        self.reactions.clear();
         self.touched.clear();
         self.touched_overflow = false;
         self.state = read_state(&self.conn)?;
@@ -434,10 +441,15 @@ impl Writer {
             let id = self.intern(sh, tx_num, None)?;
             self.history.push((id, tx_num));
         }
+        if let Some((kind, post)) = reaction_target(op) {
+            self.reactions.push((post, kind, tx_num));
+        }
         Ok(())
     }
 
     fn flush_history(&mut self) -> Result<()> {
+        let reactions = std::mem::take(&mut self.reactions);
+        self.add_reaction_counts(reactions, 1)?;
         if self.history.is_empty() {
             return Ok(());
         }
@@ -502,6 +514,11 @@ impl Writer {
             }
         }
         let keva = self.keva_ops_from(first)?;
+        let reactions = keva
+            .iter()
+            .filter_map(|(tx_num, op)| reaction_target(op).map(|(k, post)| (post, k, *tx_num)))
+            .collect();
+        self.add_reaction_counts(reactions, -1)?;
         for (tx_num, op) in keva {
             for sh in index_scripthashes(&op) {
                 let id: Option<i64> = self
@@ -564,6 +581,42 @@ impl Writer {
         Ok(())
     }
 
+    /// Adds (`sign` 1) or takes back (-1) reactions in `reaction_counts`. A transaction counts
+    /// once per post and kind, as it appears once in that reaction's history.
+    fn add_reaction_counts(&mut self, mut reactions: Vec<Reaction>, sign: i64) -> Result<()> {
+        reactions.sort_unstable();
+        reactions.dedup();
+        let mut add = self.conn.prepare_cached(
+            "INSERT INTO reaction_counts (txid, replies, shares, likes) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (txid) DO UPDATE SET replies = replies + excluded.replies,
+                 shares = shares + excluded.shares, likes = likes + excluded.likes
+             RETURNING replies, shares, likes",
+        )?;
+        let mut delete = self
+            .conn
+            .prepare_cached("DELETE FROM reaction_counts WHERE txid = ?1")?;
+        for post in reactions.chunk_by(|a, b| a.0 == b.0) {
+            let mut n = [0i64; 3];
+            for (_, kind, _) in post {
+                n[usize::from(*kind - 1)] += sign;
+            }
+            let txid = post[0].0.as_slice();
+            let now: [i64; 3] = add.query_row(params![txid, n[0], n[1], n[2]], |r| {
+                Ok([r.get(0)?, r.get(1)?, r.get(2)?])
+            })?;
+            if now.iter().any(|c| *c < 0) {
+                return Err(Error::new(format!(
+                    "rollback: reaction counts of {} would go below zero",
+                    crate::chain::hash::to_hex(&post[0].0)
+                )));
+            }
+            if now == [0; 3] {
+                delete.execute([txid])?;
+            }
+        }
+        Ok(())
+    }
+
     fn keva_ops_from(&self, first: i64) -> Result<Vec<(i64, KevaOp)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT tx_num, op, namespace, key, value FROM keva_ops WHERE tx_num >= ?1",
@@ -593,8 +646,22 @@ pub(crate) fn keva_op_from_row(
     key: Vec<u8>,
     value: Option<Vec<u8>>,
 ) -> Result<KevaOp> {
-    let namespace = crate::chain::address::base58check_decode(ns)
-        .map_err(|e| Error::new(format!("stored namespace {ns:?} does not decode: {e}")))?;
+    keva_op_from_parts(code, stored_namespace(ns)?, key, value)
+}
+
+/// The namespace id bytes of a keva_ops row's Base58Check text.
+pub(crate) fn stored_namespace(ns: &str) -> Result<Vec<u8>> {
+    crate::chain::address::base58check_decode(ns)
+        .map_err(|e| Error::new(format!("stored namespace {ns:?} does not decode: {e}")))
+}
+
+/// A [`KevaOp`] from a keva_ops row whose namespace is already decoded.
+pub(crate) fn keva_op_from_parts(
+    code: u8,
+    namespace: Vec<u8>,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+) -> Result<KevaOp> {
     Ok(match code {
         OP_KEVA_NAMESPACE => KevaOp::Namespace {
             namespace,

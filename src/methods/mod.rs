@@ -21,7 +21,7 @@ pub mod proof;
 pub mod scripthash;
 pub mod transaction;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -228,6 +228,8 @@ pub struct Ctx<'a> {
     pub caches: &'a Caches,
     /// Settings.
     pub config: &'a MethodsConfig,
+    /// Namespace profiles the worker keeps between calls.
+    pub profiles: &'a RefCell<keva::profile::ProfileCache>,
     cost: Cell<f64>,
 }
 
@@ -238,9 +240,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Per-worker state: its read-only index connection, opened on the worker's thread.
+/// Per-worker state: its read-only index connection, opened on the worker's thread, and
+/// what it keeps between calls.
 pub struct Worker {
     reader: Option<Reader>,
+    profiles: RefCell<keva::profile::ProfileCache>,
 }
 
 /// The protocol methods as a [`Backend`] for the server.
@@ -275,7 +279,7 @@ impl Methods {
         worker: &mut Worker,
         f: impl FnOnce(&Ctx) -> Result<T, RpcError>,
     ) -> (Result<T, RpcError>, f64) {
-        let reader = match self.reader(worker) {
+        let reader = match self.reader(&mut worker.reader) {
             Ok(r) => r,
             Err(e) => return (Err(e), 0.1),
         };
@@ -286,14 +290,15 @@ impl Methods {
             node: &self.node,
             caches: &self.caches,
             config: &self.config,
+            profiles: &worker.profiles,
             cost: Cell::new(0.1),
         };
         let result = f(&ctx);
         (result, ctx.cost.get())
     }
 
-    fn reader<'w>(&self, worker: &'w mut Worker) -> Result<&'w Reader, RpcError> {
-        if worker.reader.is_none() {
+    fn reader<'w>(&self, reader: &'w mut Option<Reader>) -> Result<&'w Reader, RpcError> {
+        if reader.is_none() {
             let opened = Reader::open(
                 &self.config.db_path,
                 self.config.network,
@@ -305,10 +310,9 @@ impl Methods {
                     self.config.db_path.display()
                 ))
             })?;
-            worker.reader = Some(opened);
+            *reader = Some(opened);
         }
-        worker
-            .reader
+        reader
             .as_ref()
             .ok_or_else(|| internal_failure("the index reader is missing"))
     }
@@ -318,9 +322,12 @@ impl Backend for Methods {
     type Worker = Worker;
 
     fn new_worker(&self) -> Worker {
-        let mut worker = Worker { reader: None };
+        let mut worker = Worker {
+            reader: None,
+            profiles: RefCell::default(),
+        };
         // Opening now surfaces a bad index path at start-up; a failure is retried per call.
-        let _ = self.reader(&mut worker);
+        let _ = self.reader(&mut worker.reader);
         worker
     }
 

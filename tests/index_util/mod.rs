@@ -16,7 +16,9 @@ use std::time::Duration;
 use keva_electrum::chain::keva::namespace_to_string;
 use keva_electrum::chain::{Hash32, Network};
 use keva_electrum::daemon::{Daemon, DaemonConfig};
+use keva_electrum::devnode::analyze::KevaOp;
 use keva_electrum::devnode::{DevNode, DevNodeConfig, Truth};
+use keva_electrum::index::read::reaction_scripthash;
 use keva_electrum::index::sync::SyncReport;
 use keva_electrum::index::{Reader, SyncConfig, Syncer, Writer};
 use rusqlite::types::ValueRef;
@@ -80,6 +82,7 @@ pub fn dump(db: &Path) -> Vec<String> {
         ("outputs", "tx_num, vout"),
         ("history", "script_id, tx_num"),
         ("keva_ops", "tx_num, vout"),
+        ("reaction_counts", "txid"),
         ("banned_txs", "txid"),
     ];
     let mut out = Vec::new();
@@ -320,6 +323,43 @@ pub fn assert_matches_truth(db: &Path, truth: &Truth) {
         let want_ops: Vec<String> = nt.events.iter().map(|e| display_hex(&e.txid)).collect();
         assert_eq!(ops, want_ops, "operations of namespace {id}");
     }
+    // Reaction counts: a row for exactly the posts reacted to (a key or display name
+    // `00 01|02|03 ‖ txid`), each count the length of that reaction's history.
+    let mut posts: Vec<Hash32> = truth
+        .namespaces
+        .values()
+        .flat_map(|nt| &nt.events)
+        .filter_map(|e| match &e.op {
+            KevaOp::Namespace {
+                display_name: k, ..
+            }
+            | KevaOp::Put { key: k, .. }
+            | KevaOp::Delete { key: k, .. } => match k.as_slice() {
+                [0, 1..=3, post @ ..] => <Hash32>::try_from(post).ok(),
+                _ => None,
+            },
+        })
+        .map(|mut post| {
+            post.reverse();
+            post
+        })
+        .collect();
+    posts.sort();
+    posts.dedup();
+    for post in &posts {
+        let counts = reader.reaction_counts(post).unwrap();
+        let want = |k: u8| truth.history(&reaction_scripthash(post, k)).len() as u64;
+        assert_eq!(
+            [counts.replies, counts.shares, counts.likes],
+            [want(1), want(2), want(3)],
+            "reactions to {}",
+            display_hex(post)
+        );
+    }
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM reaction_counts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows as usize, posts.len(), "posts with reactions");
 }
 
 /// Txid as people read it.

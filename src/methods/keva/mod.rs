@@ -3,6 +3,7 @@
 //! shapes (see the server specification §3).
 //!
 //! * [`view`]: per-transaction lookups shared by the lists (operation, counts, time, profile).
+//! * [`profile`]: short codes and display names, and the profiles a worker keeps.
 //! * [`reactions`]: one post with its replies.
 //! * [`txinfo`]: input/output summaries.
 //!
@@ -10,6 +11,7 @@
 //! per page, newest first, `min_tx_num` the smallest tx_num fetched (banned items included, so
 //! paging always moves on) or -1 when the page is empty.
 
+pub mod profile;
 pub mod reactions;
 pub mod text;
 pub mod txinfo;
@@ -19,13 +21,13 @@ use serde_json::Value;
 
 use super::params::{python_int, scripthash, PyInt};
 use super::{arg, index_failure, Ctx, Method};
-use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp};
+use crate::chain::keva::{index_scripthash, KevaOp};
 use crate::chain::Hash32;
 use crate::index::read::KevaPageItem;
 use crate::jsonrpc::py_str;
 use crate::jsonrpc::RpcError;
 use text::Text;
-use view::{page_op, prefetch_page_counts, View};
+use view::{page_op, View};
 
 /// The keva methods, looked up after the standard ones.
 pub const METHODS: &[Method] = &[
@@ -90,7 +92,7 @@ pub fn get_keyvalues(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcEr
             continue;
         };
         let (txid, height) = (&p.item.txid, i64::from(p.item.height));
-        keyvalue(&mut t, txid, height, view.counts(txid)?, op, p.time);
+        keyvalue(&mut t, txid, height, view.item_counts(p)?, op, p.time);
         shown += 1;
     }
     ctx.bump_cost(0.2 + shown as f64 * 0.005);
@@ -133,12 +135,15 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
         let profile = view.profile(op.namespace())?;
         t.open(b'{');
         t.txid("tx_hash", &p.item.txid);
-        t.value("displayName", &profile.display_name_json());
+        t.str("displayName", profile.display_name());
         t.num("height", p.item.height);
-        t.value("shortCode", &profile.short_code_json());
-        t.counts(view.counts(&p.item.txid)?);
+        match profile.short_code() {
+            Some(code) => t.str("shortCode", code),
+            None => t.num("shortCode", -1),
+        }
+        t.counts(view.item_counts(p)?);
         t.str("type", view::op_type(op));
-        t.str("namespace", &namespace_to_string(op.namespace()));
+        t.str("namespace", &p.namespace_id);
         t.key_value(op);
         t.time(p.time);
         t.close(b'}');
@@ -148,8 +153,8 @@ pub fn get_hashtag(ctx: &Ctx, args: &[Option<&Value>]) -> Result<String, RpcErro
     Page::finish(t, &page.items)
 }
 
-/// A page of a list method: its confirmed entries (with their reaction counts read ahead) and
-/// the answer's text up to the opening of the list named `list`.
+/// A page of a list method: its confirmed entries and the answer's text up to the opening of
+/// the list named `list`.
 struct Page<'a, 'c> {
     items: Vec<KevaPageItem>,
     view: View<'a, 'c>,
@@ -167,8 +172,7 @@ impl<'a, 'c> Page<'a, 'c> {
             .reader
             .keva_page(sh, below, PAGE_SIZE)
             .map_err(index_failure)?;
-        let mut view = View::new(ctx);
-        prefetch_page_counts(&mut view, &items)?;
+        let view = View::new(ctx);
         let mut text = Text::with_capacity(64 + items.len() * ITEM_BYTES);
         text.open(b'{');
         text.key(list);

@@ -2,15 +2,11 @@
 //! server writes them: a page of 25 items needs no tree of values, and the bytes on the wire
 //! match the reference's field for field.
 
-use std::fmt::Display;
-use std::io::Write as _;
-
 use base64::Engine as _;
 use serde_json::Value;
 
 use super::super::internal_failure;
 use super::view::op_type;
-use crate::chain::hash::hash_to_hex;
 use crate::chain::keva::KevaOp;
 use crate::chain::Hash32;
 use crate::jsonrpc::RpcError;
@@ -43,17 +39,38 @@ impl Text {
         self.0.extend_from_slice(b"\":");
     }
 
-    /// A string field, escaped.
+    /// A string field, escaped as serde_json escapes it (most strings need nothing).
     pub fn str(&mut self, name: &str, value: &str) {
         self.key(name);
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.0, value);
+        if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, value);
+        } else {
+            self.0.push(b'"');
+            self.0.extend_from_slice(value.as_bytes());
+            self.0.push(b'"');
+        }
     }
 
-    /// A number field.
-    pub fn num(&mut self, name: &str, value: impl Display) {
+    /// An integer field.
+    pub fn num(&mut self, name: &str, value: impl Into<i128>) {
         self.key(name);
-        let _ = write!(self.0, "{value}");
+        let value = value.into();
+        if value < 0 {
+            self.0.push(b'-');
+        }
+        let mut n = value.unsigned_abs();
+        let mut digits = [0u8; 40];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.0.extend_from_slice(&digits[at..]);
     }
 
     /// A field holding any JSON value.
@@ -77,9 +94,16 @@ impl Text {
         self.0.push(b'"');
     }
 
-    /// A transaction id field, as clients print it.
+    /// A transaction id field, as clients print it (hex of the reversed bytes).
     pub fn txid(&mut self, name: &str, txid: &Hash32) {
-        self.str(name, &hash_to_hex(txid));
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(name);
+        self.0.push(b'"');
+        for b in txid.iter().rev() {
+            self.0.push(HEX[usize::from(b >> 4)]);
+            self.0.push(HEX[usize::from(b & 15)]);
+        }
+        self.0.push(b'"');
     }
 
     /// `type`, `key` (a registration's display name) and `value` of an operation.
@@ -150,6 +174,48 @@ mod tests {
             r#"{"items":[{"n":0,"name":"a \"quoted\"\nname","key":"TXkgTmFtZXNwYWNl","code":-1},{"n":1,"name":"a \"quoted\"\nname","key":"TXkgTmFtZXNwYWNl","code":-1}],"min_tx_num":-1}"#
         );
         serde_json::from_str::<Value>(&text).expect("valid JSON");
+    }
+
+    #[test]
+    fn numbers_strings_and_txids_byte_for_byte_as_serde_json_writes_them() {
+        let txid: Hash32 = std::array::from_fn(|i| (i * 37) as u8);
+        let strings = [
+            "plain",
+            "",
+            "naïve 比特币 🚀",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{1f}\u{7f}",
+        ];
+        let numbers: [i128; 7] = [
+            0,
+            7,
+            -1,
+            10,
+            4_294_967_295,
+            i64::MIN.into(),
+            u64::MAX.into(),
+        ];
+        let mut t = Text::with_capacity(0);
+        let mut want = String::from("{");
+        t.open(b'{');
+        t.txid("tx_hash", &txid);
+        want += &format!(
+            "\"tx_hash\":{}",
+            json!(crate::chain::hash::hash_to_hex(&txid))
+        );
+        for s in strings {
+            t.str("s", s);
+            want += &format!(",\"s\":{}", serde_json::to_string(s).unwrap());
+        }
+        for n in numbers {
+            t.num("n", n);
+            want += &format!(",\"n\":{n}");
+        }
+        t.close(b'}');
+        want.push('}');
+        assert_eq!(t.finish().unwrap(), want);
     }
 
     #[test]

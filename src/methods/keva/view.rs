@@ -1,6 +1,6 @@
 //! What every keva method reads about a keva transaction, each piece a bounded number of
 //! indexed lookups: its operation (hidden when banned), its reaction counts and the profile of
-//! its namespace; memoized for the length of one call.
+//! its namespace (kept by the worker, see [`super::profile`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::super::{index_failure, Ctx};
+use super::profile::{profile_display_name, Profile};
 use crate::chain::hash::hash_to_hex;
 use crate::chain::keva::{index_scripthash, parse_keva_script, KevaOp, PROFILE_KEY};
 use crate::chain::Hash32;
@@ -23,44 +24,13 @@ pub const SHARE: u8 = 2;
 /// See [`REPLY`].
 pub const LIKE: u8 = 3;
 
-/// How hashtag and reaction items name a namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Profile {
-    /// Short code (`None` while the registration is unconfirmed) and display name.
-    Known {
-        short_code: Option<String>,
-        display_name: String,
-    },
-    /// The latest profile entry is banned: the reference's `('', -1)`.
-    Hidden,
-}
-
-impl Profile {
-    /// The `shortCode` field: the code as a string, or -1 when there is none to show.
-    pub fn short_code_json(&self) -> Value {
-        match self {
-            Profile::Known {
-                short_code: Some(c),
-                ..
-            } => Value::String(c.clone()),
-            _ => json!(-1),
-        }
-    }
-
-    /// The `displayName` field.
-    pub fn display_name_json(&self) -> Value {
-        match self {
-            Profile::Known { display_name, .. } => Value::String(display_name.clone()),
-            Profile::Hidden => Value::String(String::new()),
-        }
-    }
-}
-
 /// Lookups of one keva call over the index reader and the mempool snapshot, with memos.
 pub struct View<'a, 'c> {
     ctx: &'a Ctx<'c>,
-    profiles: HashMap<Vec<u8>, Profile>,
-    confirmed_counts: HashMap<Hash32, ReactionCounts>,
+    /// Profiles with unconfirmed parts, for this call only.
+    pending_profiles: HashMap<Vec<u8>, Profile>,
+    /// Whether the worker's profiles were checked against the index in this call.
+    profiles_checked: bool,
 }
 
 impl<'a, 'c> View<'a, 'c> {
@@ -68,22 +38,9 @@ impl<'a, 'c> View<'a, 'c> {
     pub fn new(ctx: &'a Ctx<'c>) -> Self {
         View {
             ctx,
-            profiles: HashMap::new(),
-            confirmed_counts: HashMap::new(),
+            pending_profiles: HashMap::new(),
+            profiles_checked: false,
         }
-    }
-
-    /// Reads the confirmed reaction counts of a page's posts together, so that
-    /// [`View::counts`] of each is a lookup instead of three queries.
-    pub fn prefetch_counts(&mut self, txids: &[Hash32]) -> Result<(), RpcError> {
-        let counts = self
-            .ctx
-            .reader
-            .reaction_counts_many(txids)
-            .map_err(index_failure)?;
-        self.confirmed_counts
-            .extend(txids.iter().copied().zip(counts));
-        Ok(())
     }
 
     /// The call's context.
@@ -163,14 +120,24 @@ impl<'a, 'c> View<'a, 'c> {
     /// Replies, shares and likes of `txid`: confirmed ones (banned included, as the reference
     /// counts them) plus unconfirmed ones.
     pub fn counts(&self, txid: &Hash32) -> Result<[u64; 3], RpcError> {
-        let confirmed = match self.confirmed_counts.get(txid) {
-            Some(c) => *c,
-            None => self
-                .ctx
-                .reader
-                .reaction_counts(txid)
-                .map_err(index_failure)?,
-        };
+        let confirmed = self
+            .ctx
+            .reader
+            .reaction_counts(txid)
+            .map_err(index_failure)?;
+        self.with_unconfirmed(txid, confirmed)
+    }
+
+    /// [`View::counts`] of a page item, whose confirmed counts came with it.
+    pub fn item_counts(&self, p: &KevaPageItem) -> Result<[u64; 3], RpcError> {
+        self.with_unconfirmed(&p.item.txid, p.reactions)
+    }
+
+    fn with_unconfirmed(
+        &self,
+        txid: &Hash32,
+        confirmed: ReactionCounts,
+    ) -> Result<[u64; 3], RpcError> {
         let mut out = [confirmed.replies, confirmed.shares, confirmed.likes];
         if !self.ctx.mempool.is_empty() {
             for (slot, kind) in out.iter_mut().zip([REPLY, SHARE, LIKE]) {
@@ -181,21 +148,42 @@ impl<'a, 'c> View<'a, 'c> {
     }
 
     /// The profile of namespace `ns` (raw 21 bytes), from the history of
-    /// `ns ‖ \x01_KEVA_NS_`: short code from its first entry, display name from its latest.
+    /// `ns ‖ \x01_KEVA_NS_`: short code from its first entry, display name from its latest
+    /// (an unconfirmed one first). The worker keeps it while none of it is unconfirmed.
     pub fn profile(&mut self, ns: &[u8]) -> Result<Profile, RpcError> {
-        if let Some(p) = self.profiles.get(ns) {
+        if let Some(p) = self.pending_profiles.get(ns) {
             return Ok(p.clone());
         }
-        let p = self.compute_profile(ns)?;
-        self.profiles.insert(ns.to_vec(), p.clone());
+        if !self.profiles_checked {
+            let version = self.ctx.reader.data_version().map_err(index_failure)?;
+            self.ctx.profiles.borrow_mut().validate(version);
+            self.profiles_checked = true;
+        }
+        let kept = self.ctx.profiles.borrow().get(ns).cloned();
+        let sh = match &kept {
+            Some((sh, _)) => *sh,
+            None => index_scripthash(&[ns, PROFILE_KEY].concat()),
+        };
+        let pending = self.unconfirmed(&sh)?;
+        if !pending.is_empty() {
+            let p = self.compute_profile(&sh, &pending)?;
+            self.pending_profiles.insert(ns.to_vec(), p.clone());
+            return Ok(p);
+        }
+        if let Some((_, p)) = kept {
+            return Ok(p);
+        }
+        let p = self.compute_profile(&sh, &[])?;
+        self.ctx.profiles.borrow_mut().insert(ns, sh, p.clone());
         Ok(p)
     }
 
-    fn compute_profile(&self, ns: &[u8]) -> Result<Profile, RpcError> {
-        let reader = self.ctx.reader;
-        let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
-        let (first, last) = reader.profile_entries(&sh).map_err(index_failure)?;
-        let pending = self.unconfirmed(&sh)?;
+    fn compute_profile(
+        &self,
+        sh: &Hash32,
+        pending: &[Arc<MempoolTx>],
+    ) -> Result<Profile, RpcError> {
+        let (first, last) = self.ctx.reader.profile_entries(sh).map_err(index_failure)?;
         let short_code = first.as_ref().map(|p| {
             let h = p.item.height.to_string();
             format!("{}{h}{}", h.len(), p.position)
@@ -218,7 +206,7 @@ impl<'a, 'c> View<'a, 'c> {
         };
         let display_name = match from_profile {
             Some(name) => name,
-            None => self.registered_name(first.as_ref(), &pending)?,
+            None => self.registered_name(first.as_ref(), pending)?,
         };
         Ok(Profile::Known {
             short_code,
@@ -251,16 +239,6 @@ pub fn page_op(item: &KevaPageItem) -> Option<&KevaOp> {
     item.op.as_ref().filter(|_| !item.banned)
 }
 
-/// Prefetches the reaction counts of the page items that are shown.
-pub fn prefetch_page_counts(view: &mut View, page: &[KevaPageItem]) -> Result<(), RpcError> {
-    let shown: Vec<Hash32> = page
-        .iter()
-        .filter(|p| page_op(p).is_some())
-        .map(|p| p.item.txid)
-        .collect();
-    view.prefetch_counts(&shown)
-}
-
 /// The keva operation an unconfirmed transaction carries (its first keva output).
 pub fn mempool_op(tx: &MempoolTx) -> Option<KevaOp> {
     mempool_keva(tx).map(|(_, op)| op)
@@ -273,17 +251,6 @@ pub fn mempool_keva(tx: &MempoolTx) -> Option<(u32, KevaOp)> {
         .iter()
         .enumerate()
         .find_map(|(i, o)| parse_keva_script(&o.script_pubkey).map(|(op, _)| (i as u32, op)))
-}
-
-/// `displayName` of a profile value: JSON as is, or with single quotes turned into double
-/// ones as the reference parses it; `None` when neither gives an object with a string name.
-pub fn profile_display_name(value: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(value).ok()?;
-    let name = |t: &str| -> Option<String> {
-        let v: Value = serde_json::from_str(t).ok()?;
-        v.get("displayName")?.as_str().map(str::to_string)
-    };
-    name(text).or_else(|| name(&text.replace('\'', "\"")))
 }
 
 /// Base64 as the reference encodes keys and values.
@@ -317,27 +284,6 @@ pub fn txid_json(txid: &Hash32) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn display_names_fall_back_instead_of_failing() {
-        assert_eq!(
-            profile_display_name(br#"{"displayName":"Alice","bio":"x"}"#),
-            Some("Alice".into())
-        );
-        assert_eq!(
-            profile_display_name(b"{'displayName': 'Caz'}"),
-            Some("Caz".into())
-        );
-        assert_eq!(
-            profile_display_name(br#"{"displayName":"Bob's"}"#),
-            Some("Bob's".into())
-        );
-        assert_eq!(profile_display_name(b"not json"), None);
-        assert_eq!(profile_display_name(br#"{"bio":"no name"}"#), None);
-        assert_eq!(profile_display_name(br#"{"displayName":7}"#), None);
-        assert_eq!(profile_display_name(br#"["displayName"]"#), None);
-        assert_eq!(profile_display_name(b"\xff\xfe"), None);
-    }
 
     #[test]
     fn op_fields_follow_the_reference() {
