@@ -611,6 +611,35 @@ fn transactions_broadcast_through_the_server_reach_the_node() {
 }
 
 #[test]
+fn sync_by_block_files_and_by_rpc_give_the_same_index() {
+    let chain = base_chain();
+    let node = chain.node(Auth::Password);
+    let mut by_files = spawn_server_for(&node, &[]);
+    let mut by_rpc = spawn_server_for(&node, &[("BLOCK_FILES", "off")]);
+    for server in [&mut by_files, &mut by_rpc] {
+        server
+            .proc
+            .wait_for("serving tcp on", Duration::from_secs(300));
+        wait_for_tip(&mut tcp(server.tcp), &node, chain.tip());
+    }
+    let blocks = chain.tip() + 1;
+    let (files, rpc) = block_sources(&by_files);
+    assert_eq!(files + rpc, blocks, "{}", by_files.proc.log());
+    assert!(
+        files >= blocks - 10,
+        "the initial sync read its blocks from the files:\n{}",
+        by_files.proc.log()
+    );
+    assert!(by_files
+        .proc
+        .logged(&node.blocks_dir().display().to_string()));
+    assert_eq!(block_sources(&by_rpc), (0, blocks), "{}", by_rpc.proc.log());
+    by_files.proc.terminate();
+    by_rpc.proc.terminate();
+    assert_same_index(&by_files.db.join("index.db"), &by_rpc.db.join("index.db"));
+}
+
+#[test]
 fn the_node_killed_and_restarted_mid_sync() {
     let chain = base_chain();
     let mut node = chain.node(Auth::Password);
