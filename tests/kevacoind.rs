@@ -678,21 +678,35 @@ fn the_node_killed_and_restarted_mid_sync() {
 }
 
 #[test]
-fn cookie_authentication() {
+fn cookie_authentication_with_the_server_started_before_the_node() {
     let chain = base_chain();
     let mut node = chain.node(Auth::Cookie);
-    assert!(node.datadir.join("regtest/.cookie").is_file());
+    let cookie = node.datadir.join("regtest/.cookie");
     assert!(!node.url().contains('@'), "no credentials in DAEMON_URL");
-    let server = start_server_for(&node, &[]);
+    // The server starts first, as it may at boot: no node answering, no cookie yet.
+    node.stop();
+    assert!(
+        !cookie.exists(),
+        "the node removes its cookie when it stops"
+    );
+    let mut server = spawn_server_for(&node, &[]);
+    server.proc.wait_for(
+        &format!("waiting for kevacoind at {}", node.url()),
+        Duration::from_secs(30),
+    );
+    node.restart();
+    let first = std::fs::read_to_string(&cookie).unwrap();
+    server
+        .proc
+        .wait_for("serving tcp on", Duration::from_secs(120));
     let mut c = tcp(server.tcp);
     wait_for_tip(&mut c, &node, chain.tip());
 
     // A restarted node writes a new cookie; the server reads it again and follows.
-    let before = std::fs::read_to_string(node.datadir.join("regtest/.cookie")).unwrap();
     node.stop();
     node.restart();
-    let after = std::fs::read_to_string(node.datadir.join("regtest/.cookie")).unwrap();
-    assert_ne!(before, after, "a new cookie");
+    let second = std::fs::read_to_string(&cookie).unwrap();
+    assert_ne!(first, second, "a new cookie");
     c.result("blockchain.headers.subscribe", json!([]));
     node.mine(1);
     let header = c
