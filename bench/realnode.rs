@@ -120,7 +120,7 @@ impl Run {
         println!(
             "{label}: {} blocks, {} txs synced in {:.3}s: {:.1} blocks/s, {:.0} tx/s; start to \
              serving {:.3}s; {} blocks from the files, {} over RPC; node CPU {:.1}s ({:.1} ms a \
-             block); peak RSS {:.1} MB (load {})",
+             block, busy {:.0} % of the sync); peak RSS {:.1} MB (load {})",
             self.blocks,
             self.txs,
             self.sync_secs,
@@ -131,6 +131,7 @@ impl Run {
             self.sources.1,
             self.node_cpu.as_secs_f64(),
             self.node_cpu.as_secs_f64() * 1e3 / self.blocks as f64,
+            self.node_cpu.as_secs_f64() * 100.0 / self.sync_secs,
             self.peak_rss as f64 / MB as f64,
             load()
         );
@@ -228,10 +229,11 @@ fn node_capacity(node: &Kevacoind, when: &str) -> f64 {
     let rate = hashes.len() as f64 / secs;
     println!(
         "node capacity {when}, {CALLERS} parallel callers of getblock batches of {BATCH}: {} \
-         blocks in {secs:.2}s: \
-         {rate:.1} blocks/s; node CPU {cpu:.1}s ({:.1} ms a block) (load {})",
+         blocks in {secs:.2}s: {rate:.1} blocks/s; node CPU {cpu:.1}s ({:.1} ms a block, busy \
+         {:.0} %) (load {})",
         hashes.len(),
         cpu * 1e3 / hashes.len() as f64,
+        cpu * 100.0 / secs,
         load()
     );
     rate
