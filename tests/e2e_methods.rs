@@ -142,20 +142,8 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
         json!({"confirmed": truth.balance(&sh), "unconfirmed": 0})
     );
     let unspent = c.result("blockchain.scripthash.listunspent", json!([sh_hex]));
-    let mut got: Vec<(String, u64, u64, u64)> = unspent
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["tx_hash"].as_str().unwrap().to_string(),
-                u["tx_pos"].as_u64().unwrap(),
-                u["value"].as_u64().unwrap(),
-                u["height"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let mut want: Vec<(String, u64, u64, u64)> = truth.utxos[&sh]
+    assert_eq!(unspent.as_array().unwrap().len(), truth.utxos[&sh].len());
+    let want: std::collections::BTreeSet<(String, u64, u64, u64)> = truth.utxos[&sh]
         .iter()
         .map(|u| {
             (
@@ -166,9 +154,7 @@ fn exercise<S: std::io::Read + std::io::Write + Timeout>(
             )
         })
         .collect();
-    got.sort();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(unspent_set(&unspent), want);
     assert_eq!(
         c.result("blockchain.scripthash.get_mempool", json!([sh_hex])),
         json!([])

@@ -90,19 +90,7 @@ fn synced(args: &[&str]) -> Synced {
 type Utxo = (String, u64, u64, u64);
 
 fn server_utxos(c: &mut TcpClient, sh: &str) -> BTreeSet<Utxo> {
-    c.result("blockchain.scripthash.listunspent", json!([sh]))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["tx_hash"].as_str().unwrap().to_string(),
-                u["tx_pos"].as_u64().unwrap(),
-                u["value"].as_u64().unwrap(),
-                u["height"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+    unspent_set(&c.result("blockchain.scripthash.listunspent", json!([sh])))
 }
 
 #[test]
@@ -634,9 +622,7 @@ fn sync_by_block_files_and_by_rpc_give_the_same_index() {
         .proc
         .logged(&node.blocks_dir().display().to_string()));
     assert_eq!(block_sources(&by_rpc), (0, blocks), "{}", by_rpc.proc.log());
-    by_files.proc.terminate();
-    by_rpc.proc.terminate();
-    assert_same_index(&by_files.db.join("index.db"), &by_rpc.db.join("index.db"));
+    assert_same_index_of(&mut by_files, &mut by_rpc);
 }
 
 #[test]
@@ -672,9 +658,7 @@ fn the_node_killed_and_restarted_mid_sync() {
     let mut clean = start_server_for(&node, &[("BLOCK_FILES", "off")]);
     wait_for_tip(&mut tcp(clean.tcp), &node, chain.tip());
     drop(c);
-    server.proc.terminate();
-    clean.proc.terminate();
-    assert_same_index(&server.db.join("index.db"), &clean.db.join("index.db"));
+    assert_same_index_of(&mut server, &mut clean);
 }
 
 #[test]

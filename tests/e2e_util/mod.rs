@@ -357,6 +357,23 @@ impl<S: Read + Write + Timeout> Client<S> {
     }
 }
 
+/// A `blockchain.scripthash.listunspent` reply as a set of (txid, vout, value, height).
+pub fn unspent_set(reply: &Value) -> std::collections::BTreeSet<(String, u64, u64, u64)> {
+    reply
+        .as_array()
+        .expect("listunspent returns a list")
+        .iter()
+        .map(|u| {
+            (
+                u["tx_hash"].as_str().unwrap().to_string(),
+                u["tx_pos"].as_u64().unwrap(),
+                u["value"].as_u64().unwrap(),
+                u["height"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// The Electrum scripthash (display hex) of an output script.
 pub fn sh_hex(script: &[u8]) -> String {
     scripthash_to_hex(&scripthash(script))

@@ -222,6 +222,13 @@ pub fn index_tables(db: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
         .collect()
 }
 
+/// Stops two servers and asserts their indexes hold the same rows in every table.
+pub fn assert_same_index_of(a: &mut Server, b: &mut Server) {
+    a.proc.terminate();
+    b.proc.terminate();
+    assert_same_index(&a.db.join("index.db"), &b.db.join("index.db"));
+}
+
 /// Asserts two index files hold the same rows in every table, naming the first difference.
 pub fn assert_same_index(a: &Path, b: &Path) {
     let (ta, tb) = (index_tables(a), index_tables(b));
