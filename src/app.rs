@@ -1,14 +1,14 @@
 //! Wires the threads together: node client, index sync, mempool poller, server.
 //!
-//! Start-up order: check the node, open the index, sync to the node's tip (nothing is served
-//! from a half-built index), then start the server, the tip-following sync thread and the
-//! mempool poller. SIGINT/SIGTERM stop everything between write transactions; SIGHUP re-reads
-//! the TLS certificate.
+//! Start-up order: the metrics and health endpoint, then wait for the node, open the index,
+//! sync to the node's tip (nothing is served from a half-built index), then start the server,
+//! the tip-following sync thread and the mempool poller. SIGINT/SIGTERM stop everything between
+//! write transactions; SIGHUP re-reads the TLS certificate.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use crate::chain::Network;
 use crate::config::{Config, Host, PeerDiscovery};
 use crate::daemon::{BlockFiles, Daemon, DaemonConfig, Unusable};
 use crate::index::read::Reader;
-use crate::index::sync::{ChainEvent as IndexEvent, SyncConfig, SyncError, Syncer};
+use crate::index::sync::{ChainEvent as IndexEvent, SourceCounts, SyncConfig, SyncError, Syncer};
 use crate::index::writer::Writer;
 use crate::mempool::{Mempool, Poller};
 use crate::methods::{Methods, MethodsConfig};
@@ -62,6 +62,42 @@ pub fn serve(
         network: config.network,
     })
     .map_err(|e| e.to_string())?;
+
+    let forced_reorg = Arc::new(AtomicU32::new(0));
+    let source_counts = Arc::new(SourceCounts::default());
+    let admin: Arc<dyn server::Admin> = Arc::new(crate::app_admin::AppAdmin {
+        network: config.network,
+        db_path: db_path.clone(),
+        daemon: daemon.clone(),
+        stop: stop.clone(),
+        daemon_urls: config.daemon_urls.join(","),
+        forced_reorg: forced_reorg.clone(),
+        reorg_limit: config.reorg_limit,
+        source_counts: source_counts.clone(),
+    });
+    // Up before waiting for the node and before the start-up sync, so that a load balancer
+    // gets 503 with the reason (node unreachable, warming up, syncing), not a refused connection.
+    let endpoint = match config.metrics_addr {
+        Some(addr) => {
+            let board = server::health::HealthBoard::default();
+            let endpoint = server::Endpoint::start(addr, board.clone(), Some(admin.clone()))
+                .map_err(|e| e.0)?;
+            log(&format!(
+                "metrics on http://{0}/metrics, health check on http://{0}/health",
+                endpoint.addr()
+            ));
+            crate::app_health::spawn(
+                daemon.clone(),
+                db_path.clone(),
+                config.network,
+                board,
+                stop.clone(),
+            )?;
+            Some(endpoint)
+        }
+        None => None,
+    };
+
     if daemon
         .wait_for_node(&stop)
         .map_err(|e| e.to_string())?
@@ -96,39 +132,8 @@ pub fn serve(
         Some(events_tx),
         stop.clone(),
     )
-    .with_mempool(mempool.clone());
-
-    let admin: Arc<dyn server::Admin> = Arc::new(crate::app_admin::AppAdmin {
-        network: config.network,
-        db_path: db_path.clone(),
-        daemon: daemon.clone(),
-        stop: stop.clone(),
-        daemon_urls: config.daemon_urls.join(","),
-        forced_reorg: syncer.forced_reorg(),
-        reorg_limit: config.reorg_limit,
-        source_counts: syncer.source_counts(),
-    });
-    // Up before the start-up sync, so that a load balancer sees a syncing server as such.
-    let endpoint = match config.metrics_addr {
-        Some(addr) => {
-            let board = server::health::HealthBoard::default();
-            let endpoint = server::Endpoint::start(addr, board.clone(), Some(admin.clone()))
-                .map_err(|e| e.0)?;
-            log(&format!(
-                "metrics on http://{0}/metrics, health check on http://{0}/health",
-                endpoint.addr()
-            ));
-            crate::app_health::spawn(
-                daemon.clone(),
-                db_path.clone(),
-                config.network,
-                board,
-                stop.clone(),
-            )?;
-            Some(endpoint)
-        }
-        None => None,
-    };
+    .with_mempool(mempool.clone())
+    .with_controls(forced_reorg, source_counts);
 
     initial_sync(&mut syncer, &stop)?;
     if stop.load(Ordering::Relaxed) {

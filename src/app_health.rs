@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chain::Network;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, Error as NodeCallError, NodeError};
 use crate::index::read::Reader;
 use crate::server::health::{HealthBoard, NodeView, Observation};
 
 /// How often the node is asked.
 const EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the thread; it ends when `stop` is set.
+/// Starts the thread; it ends when `stop` is set. It may start before the node is up: it
+/// reports a node that does not answer, or answers that it is still loading, as such.
 pub fn spawn(
     daemon: Daemon,
     db_path: PathBuf,
@@ -26,12 +27,15 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("health".into())
         .spawn(move || {
+            // A warming-up node is reported, not waited for.
+            let daemon = daemon.impatient();
             let mut reader = None;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 match look(&daemon, &db_path, network, &mut reader) {
                     Ok(seen) => board.set(NodeView::Answered { at: started, seen }),
-                    Err(error) => board.fail(error),
+                    Err(Miss::WarmingUp(message)) => board.warming_up(message),
+                    Err(Miss::Other(error)) => board.fail(error),
                 }
                 while started.elapsed() < EVERY && !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
@@ -41,6 +45,25 @@ pub fn spawn(
         .map_err(|e| format!("cannot start the health thread: {e}"))
 }
 
+/// Why a look saw nothing.
+enum Miss {
+    /// The node answered -28: it is loading its block index.
+    WarmingUp(String),
+    /// The node did not answer (or the index could not be read).
+    Other(String),
+}
+
+impl From<NodeCallError> for Miss {
+    fn from(e: NodeCallError) -> Miss {
+        match e {
+            NodeCallError::Node { error, .. } if error.code == NodeError::WARMING_UP => {
+                Miss::WarmingUp(error.to_string())
+            }
+            other => Miss::Other(other.to_string()),
+        }
+    }
+}
+
 /// One look: the index's tip, the node's, and whether the node's best chain holds the index's
 /// tip block (it does not while a reorg is being followed).
 fn look(
@@ -48,7 +71,7 @@ fn look(
     db_path: &std::path::Path,
     network: Network,
     reader: &mut Option<Reader>,
-) -> Result<Observation, String> {
+) -> Result<Observation, Miss> {
     if reader.is_none() {
         // The index file appears with the first start's sync: until then nothing is indexed.
         *reader = Reader::open(db_path, network, 1).ok();
@@ -57,12 +80,12 @@ fn look(
         Some(Ok(tip)) => tip,
         Some(Err(e)) => {
             *reader = None;
-            return Err(format!("cannot read the index: {e}"));
+            return Err(Miss::Other(format!("cannot read the index: {e}")));
         }
         None => None,
     };
-    let best = daemon.best_block_hash().map_err(|e| e.to_string())?;
-    let node_height = daemon.block_count().map_err(|e| e.to_string())?;
+    let best = daemon.best_block_hash()?;
+    let node_height = daemon.block_count()?;
     let Some((height, hash)) = tip else {
         return Ok(Observation {
             index_height: -1,
@@ -70,9 +93,8 @@ fn look(
             on_node_chain: true,
         });
     };
-    let on_node_chain = hash == best
-        || (height <= node_height
-            && daemon.block_hashes(height, 1).map_err(|e| e.to_string())?[0] == hash);
+    let on_node_chain =
+        hash == best || (height <= node_height && daemon.block_hashes(height, 1)?[0] == hash);
     Ok(Observation {
         index_height: i64::from(height),
         node_height,

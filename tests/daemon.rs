@@ -3,7 +3,7 @@
 
 use keva_electrum::chain::hash::{hash_to_hex, to_hex};
 use keva_electrum::chain::{Block, Network, TxOut};
-use keva_electrum::daemon::{Daemon, DaemonConfig, Error};
+use keva_electrum::daemon::{Daemon, DaemonConfig, Error, NodeError};
 use keva_electrum::devnode::{AddrKind, DevNode, DevNodeConfig, Fault, Shape};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -324,6 +324,21 @@ fn waits_while_the_node_warms_up() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let info = d.wait_for_node(&stop).unwrap().expect("not stopped");
     assert_eq!(info.height, 5);
+    // An impatient clone (the health prober's) reports the warm-up instead, single or batched.
+    let prober = d.impatient();
+    for batched in [false, true] {
+        n.set_fault(Some(Fault::WarmingUp), 1);
+        let e = if batched {
+            prober.block_hashes(0, 3).unwrap_err()
+        } else {
+            prober.block_count().unwrap_err()
+        };
+        match &e {
+            Error::Node { error, .. } => assert_eq!(error.code, NodeError::WARMING_UP, "{e}"),
+            other => panic!("not the node's -28: {other}"),
+        }
+        assert_eq!(prober.block_count().unwrap(), 5);
+    }
 }
 
 #[test]

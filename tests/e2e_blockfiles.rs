@@ -1,7 +1,8 @@
 //! End to end, the `keva-electrum` binary against the `keva-devnode` binary charging a real
 //! node's block-read cost: the start-up log names the block source and why, the metrics endpoint
 //! counts blocks by source, and a node that is not up yet (not listening, then still loading)
-//! is waited for with a log line every 10 s while misconfiguration stops the server with the fix.
+//! is waited for with a log line every 10 s, `/health` saying why meanwhile, while
+//! misconfiguration stops the server with the fix.
 
 mod e2e_util;
 
@@ -141,17 +142,66 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
     );
 }
 
+/// `/health`'s status and reason (connection refused is `None`).
+fn health(port: u16) -> Option<(u16, String)> {
+    let answer = match ureq::get(&format!("http://127.0.0.1:{port}/health")).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(_) => return None,
+    };
+    let status = answer.status();
+    let body: serde_json::Value = answer.into_json().expect("/health answers JSON");
+    Some((status, body["reason"].as_str().unwrap_or("").to_string()))
+}
+
+/// Polls `/health` until its reason starts with `prefix`; the answers seen say why not.
+fn wait_health(port: u16, status: u16, prefix: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    loop {
+        let answer = health(port);
+        if answer
+            .as_ref()
+            .is_some_and(|(s, r)| *s == status && r.starts_with(prefix))
+        {
+            return;
+        }
+        if seen.last() != Some(&answer) {
+            seen.push(answer);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health never said {status} {prefix:?}; it said {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_server_waits_for_a_node_that_is_not_up_yet() {
     let port = free_port();
+    let metrics_port = free_port();
     let url = format!("http://user:pass@127.0.0.1:{port}/");
-    let mut server = spawn_server(&url, ServerOpts::default());
+    let mut server = spawn_server(
+        &url,
+        ServerOpts {
+            env: vec![("METRICS_PORT", metrics_port.to_string())],
+            ..ServerOpts::default()
+        },
+    );
     let shown = format!("waiting for kevacoind at http://127.0.0.1:{port}/");
     server.proc.wait_for(&shown, Duration::from_secs(10));
     assert!(
         server.proc.logged_all(&[&shown, "cannot reach"]),
         "{}",
         server.proc.log()
+    );
+    // A load balancer gets an answer with the reason, not a refused connection.
+    wait_health(
+        metrics_port,
+        503,
+        "node unreachable: cannot reach kevacoind at",
+        Duration::from_secs(10),
     );
 
     // The node comes up but is still loading its block index (-28): still waited for.
@@ -162,6 +212,12 @@ fn the_server_waits_for_a_node_that_is_not_up_yet() {
     })
     .expect("stand-in starts on the port");
     node.set_fault(Some(Fault::WarmingUp), 1_000_000);
+    wait_health(
+        metrics_port,
+        503,
+        "node warming up: Loading block index... (code -28)",
+        Duration::from_secs(10),
+    );
     // The next line comes 10 s after the first.
     server.proc.wait_for(
         "it is still starting (Loading block index...)",
@@ -178,6 +234,7 @@ fn the_server_waits_for_a_node_that_is_not_up_yet() {
     server
         .proc
         .wait_for("serving tcp on", Duration::from_secs(10));
+    wait_health(metrics_port, 200, "", Duration::from_secs(10));
 }
 
 #[test]

@@ -112,6 +112,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Daemon {
     inner: Arc<Inner>,
+    /// Whether a call waits while the node warms up (-28) or returns that error at once.
+    waits_warmup: bool,
 }
 
 impl Daemon {
@@ -128,7 +130,17 @@ impl Daemon {
                 next_id: AtomicU64::new(1),
                 warmup_logged: AtomicBool::new(false),
             }),
+            waits_warmup: true,
         })
+    }
+
+    /// A clone whose calls answer a node still warming up (-28) with that error at once instead
+    /// of waiting it out: for a prober that must report what it sees.
+    pub fn impatient(&self) -> Daemon {
+        Daemon {
+            inner: Arc::clone(&self.inner),
+            waits_warmup: false,
+        }
     }
 
     /// The URL currently in use, without credentials (for logs and the admin `daemon_url`).
@@ -405,7 +417,7 @@ impl Daemon {
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.call_once(method, &params)? {
-                Err(e) if e.code == NodeError::WARMING_UP => {
+                Err(e) if e.code == NodeError::WARMING_UP && self.waits_warmup => {
                     self.wait_warmup(&self.current_url(), &e, &mut backoff);
                 }
                 other => {
@@ -462,7 +474,7 @@ impl Daemon {
                 Value::Array(list) => list,
                 // A whole-batch error (e.g. warming up) comes back as a single object.
                 single => match self.answer(&url, method, &single)? {
-                    Err(e) if e.code == NodeError::WARMING_UP => {
+                    Err(e) if e.code == NodeError::WARMING_UP && self.waits_warmup => {
                         self.wait_warmup(&url, &e, &mut backoff);
                         continue 'retry;
                     }
@@ -502,7 +514,8 @@ impl Daemon {
                         detail: format!("a batch answer has an unknown id {}", item["id"]),
                     })?;
                 let answer = self.answer(&url, method, item)?;
-                if matches!(&answer, Err(e) if e.code == NodeError::WARMING_UP) {
+                if matches!(&answer, Err(e) if e.code == NodeError::WARMING_UP && self.waits_warmup)
+                {
                     if let Err(e) = &answer {
                         self.wait_warmup(&url, e, &mut backoff);
                     }

@@ -144,10 +144,18 @@ impl Syncer {
         Arc::clone(&self.counts)
     }
 
-    /// Where the admin `reorg COUNT` command leaves its request: the next round rolls back
-    /// that many blocks and indexes them again from the node, as a real reorg would.
-    pub fn forced_reorg(&self) -> Arc<AtomicU32> {
-        self.forced_reorg.clone()
+    /// Shares the admin side's controls, made before the sync: `forced_reorg` is where the
+    /// admin `reorg COUNT` command leaves its request (the next round rolls back that many
+    /// blocks and indexes them again from the node, as a real reorg would); `counts` receives
+    /// the blocks applied by source.
+    pub fn with_controls(
+        mut self,
+        forced_reorg: Arc<AtomicU32>,
+        counts: Arc<SourceCounts>,
+    ) -> Syncer {
+        self.forced_reorg = forced_reorg;
+        self.counts = counts;
+        self
     }
 
     /// Keeps `mempool` consistent with the index: each commit removes the transactions it

@@ -40,6 +40,8 @@ pub enum NodeView {
     Failed {
         /// The error, for the operator.
         error: String,
+        /// Whether the node answered that it is still loading (-28) rather than not at all.
+        warming_up: bool,
         /// The last successful look, if any.
         last: Option<Observation>,
     },
@@ -55,15 +57,28 @@ impl HealthBoard {
         *self.0.lock() = view;
     }
 
-    /// Records a failed look, keeping the last observation there was.
+    /// Records a look that found no node answering, keeping the last observation there was.
     pub fn fail(&self, error: String) {
+        self.failed(error, false);
+    }
+
+    /// Records a look that found the node still loading (-28), keeping the last observation.
+    pub fn warming_up(&self, message: String) {
+        self.failed(message, true);
+    }
+
+    fn failed(&self, error: String, warming_up: bool) {
         let mut view = self.0.lock();
         let last = match &*view {
             NodeView::Answered { seen, .. } => Some(*seen),
             NodeView::Failed { last, .. } => *last,
             NodeView::Unknown => None,
         };
-        *view = NodeView::Failed { error, last };
+        *view = NodeView::Failed {
+            error,
+            warming_up,
+            last,
+        };
     }
 
     /// The last look.
@@ -89,7 +104,18 @@ pub fn assess(view: &NodeView, serving: bool, sessions: u64, now: Instant) -> Ve
             None,
             Some("starting: the node has not been asked yet".to_string()),
         ),
-        NodeView::Failed { error, last } => (*last, Some(format!("node unreachable: {error}"))),
+        NodeView::Failed {
+            error,
+            warming_up,
+            last,
+        } => {
+            let what = if *warming_up {
+                "node warming up"
+            } else {
+                "node unreachable"
+            };
+            (*last, Some(format!("{what}: {error}")))
+        }
         NodeView::Answered { at, seen } => {
             let age = now.saturating_duration_since(*at);
             let stale = (age > STALE)
@@ -203,6 +229,7 @@ mod tests {
         let v = assess(
             &NodeView::Failed {
                 error: "connection refused".into(),
+                warming_up: false,
                 last: Some(seen(120, 120, true)),
             },
             true,
@@ -220,6 +247,24 @@ mod tests {
     }
 
     #[test]
+    fn a_node_still_loading_is_warming_up() {
+        let board = HealthBoard::default();
+        board.warming_up("Loading block index... (code -28)".into());
+        let v = assess(&board.get(), false, 0, Instant::now());
+        assert_eq!(v.status, 503);
+        assert_eq!(
+            reason(&v),
+            "node warming up: Loading block index... (code -28)"
+        );
+        assert_eq!(v.body["height"], Value::Null);
+        board.fail("connection refused".into());
+        assert_eq!(
+            reason(&assess(&board.get(), false, 0, Instant::now())),
+            "node unreachable: connection refused"
+        );
+    }
+
+    #[test]
     fn a_failed_look_keeps_the_last_observation() {
         let board = HealthBoard::default();
         board.fail("refused".into());
@@ -227,6 +272,7 @@ mod tests {
             board.get(),
             NodeView::Failed {
                 error: "refused".into(),
+                warming_up: false,
                 last: None
             }
         );
@@ -238,6 +284,7 @@ mod tests {
             board.get(),
             NodeView::Failed {
                 error: "refused".into(),
+                warming_up: false,
                 last: Some(seen(5, 5, true))
             }
         );

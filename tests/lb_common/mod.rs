@@ -285,7 +285,14 @@ impl HaProxy {
         }
         let mut proc = Proc::spawn(cmd);
         let start = Instant::now();
-        while TcpStream::connect(tcp).is_err() {
+        // HAProxy opens its listeners one by one and creates the admin socket under a
+        // temporary name before renaming it: the frontends may accept before it exists.
+        let socket = dir.0.join("admin.sock");
+        let ready = || {
+            [tcp, ssl, wss].iter().all(|a| TcpStream::connect(a).is_ok())
+                && std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        };
+        while !ready() {
             proc.assert_alive();
             assert!(
                 start.elapsed() < Duration::from_secs(20),
