@@ -18,7 +18,7 @@ use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::Hash32;
 use crate::chain::Network;
 use crate::config::{Config, Host, PeerDiscovery};
-use crate::daemon::{Daemon, DaemonConfig};
+use crate::daemon::{BlockFiles, Daemon, DaemonConfig, Unusable};
 use crate::index::read::Reader;
 use crate::index::sync::{ChainEvent as IndexEvent, SyncConfig, SyncError, Syncer};
 use crate::index::writer::Writer;
@@ -62,7 +62,14 @@ pub fn serve(
         network: config.network,
     })
     .map_err(|e| e.to_string())?;
-    daemon.startup_check().map_err(|e| e.to_string())?;
+    if daemon
+        .wait_for_node(&stop)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        log("stopped while waiting for the node");
+        return Ok(());
+    }
 
     let cache_mb = config.sqlite_cache_mb() as u32;
     let writer = Writer::open(&db_path, config.network, cache_mb).map_err(|e| e.to_string())?;
@@ -78,6 +85,8 @@ pub fn serve(
     let sync_config = SyncConfig {
         reorg_limit: config.reorg_limit,
         prefetch_bytes: 8 << 20,
+        block_files: block_files(&config),
+        parallelism: config.daemon_parallelism,
         ..SyncConfig::default()
     };
     let mut syncer = Syncer::new(
@@ -97,6 +106,7 @@ pub fn serve(
         daemon_urls: config.daemon_urls.join(","),
         forced_reorg: syncer.forced_reorg(),
         reorg_limit: config.reorg_limit,
+        source_counts: syncer.source_counts(),
     });
     // Up before the start-up sync, so that a load balancer sees a syncing server as such.
     let endpoint = match config.metrics_addr {
@@ -195,6 +205,39 @@ pub fn serve(
     let _ = poller.join();
     log("stopped");
     result
+}
+
+/// The node's block files, when `BLOCK_FILES` allows it and they are readable; the log says
+/// which source the sync uses and why.
+fn block_files(config: &Config) -> Option<BlockFiles> {
+    let opened = match (&config.daemon_dir, config.block_files) {
+        (_, false) => Err(Unusable::Off),
+        (None, true) => Err(Unusable::Missing {
+            dir: Path::new("~/.kevacoin")
+                .join(config.network.data_subdir())
+                .join("blocks"),
+            detail: "neither DAEMON_DIR nor HOME is set".into(),
+        }),
+        (Some(dir), true) => BlockFiles::open(dir, config.network),
+    };
+    let parallel = config.daemon_parallelism;
+    match opened {
+        Ok(files) => {
+            log(&format!(
+                "block source: long ranges (the initial sync, a restart far behind) are read from \
+                 the node's block files in {} and checked against the node's hashes; the rest \
+                 over RPC ({parallel} parallel getblock calls)",
+                files.dir().display()
+            ));
+            Some(files)
+        }
+        Err(why) => {
+            log(&format!(
+                "block source: {why} ({parallel} parallel getblock calls)"
+            ));
+            None
+        }
+    }
 }
 
 /// Syncs to the node's tip before serving, retrying while the node is unreachable.

@@ -13,6 +13,7 @@ use crate::chain::keva::address_scripthash;
 use crate::chain::Network;
 use crate::daemon::Daemon;
 use crate::index::read::Reader;
+use crate::index::sync::SourceCounts;
 use crate::index::writer::set_ban;
 use crate::jsonrpc::RpcError;
 use crate::server::Admin;
@@ -29,6 +30,8 @@ pub struct AppAdmin {
     pub forced_reorg: Arc<AtomicU32>,
     /// `REORG_LIMIT`: a forced reorg may not go deeper.
     pub reorg_limit: u32,
+    /// Blocks indexed from the node's block files and over RPC since the start.
+    pub source_counts: Arc<SourceCounts>,
 }
 
 impl AppAdmin {
@@ -65,6 +68,8 @@ impl Admin for AppAdmin {
             "daemon height": self.daemon.block_count().ok(),
             "db height": db_height,
             "db": self.db_path.display().to_string(),
+            "blocks from files": self.source_counts.files.load(Ordering::Relaxed),
+            "blocks over rpc": self.source_counts.rpc.load(Ordering::Relaxed),
         })
     }
 
@@ -174,13 +179,19 @@ impl Admin for AppAdmin {
             .filter_map(|s| std::fs::metadata(format!("{}{s}", self.db_path.display())).ok())
             .map(|m| m.len())
             .sum();
+        let files = self.source_counts.files.load(Ordering::Relaxed);
+        let rpc = self.source_counts.rpc.load(Ordering::Relaxed);
         format!(
             "# HELP keva_electrum_db_height Height of the indexed tip.\n\
              # TYPE keva_electrum_db_height gauge\n\
              keva_electrum_db_height {height}\n\
              # HELP keva_electrum_db_bytes Size of the SQLite index with its WAL.\n\
              # TYPE keva_electrum_db_bytes gauge\n\
-             keva_electrum_db_bytes {bytes}\n"
+             keva_electrum_db_bytes {bytes}\n\
+             # HELP keva_electrum_sync_blocks_total Blocks indexed since the start, by source.\n\
+             # TYPE keva_electrum_sync_blocks_total counter\n\
+             keva_electrum_sync_blocks_total{{source=\"files\"}} {files}\n\
+             keva_electrum_sync_blocks_total{{source=\"rpc\"}} {rpc}\n"
         )
     }
 }

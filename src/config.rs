@@ -85,6 +85,13 @@ pub struct Config {
     pub banned_hashtags: Vec<String>,
     pub workers: usize,
     pub mempool_poll_ms: u64,
+    /// The node's data directory (`DAEMON_DIR`): its `.cookie` and `blocks/` are found under
+    /// the network's subdirectory; `None` without `DAEMON_DIR` or `HOME`.
+    pub daemon_dir: Option<PathBuf>,
+    /// Whether the initial sync may read the node's block files (`BLOCK_FILES`).
+    pub block_files: bool,
+    /// Concurrent `getblock` calls when blocks come over RPC (`DAEMON_PARALLELISM`).
+    pub daemon_parallelism: usize,
     /// Where the metrics and health endpoint (`GET /metrics`, `GET /health`) listens, if
     /// anywhere: `METRICS_PORT=PORT` on 127.0.0.1, or `METRICS_PORT=ADDRESS:PORT`.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -162,6 +169,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
     ("METRICS_PORT", "", "PORT or ADDRESS:PORT (default address 127.0.0.1): /metrics (Prometheus) and /health (load balancers)"),
     ("PROXY_PROTOCOL_FROM", "", "addresses or CIDR ranges of load balancers that send a PROXY protocol header (comma-separated)"),
+    ("DAEMON_DIR", "~/.kevacoin", "the node's data directory: its .cookie and blocks/ (under testnet8/ or regtest/ for those networks)"),
+    ("BLOCK_FILES", "on", "on: the initial sync reads the node's blocks/blk*.dat when readable (off: RPC only)"),
+    ("DAEMON_PARALLELISM", "4", "concurrent getblock calls when blocks come over RPC (kevacoind's rpcthreads)"),
 ];
 
 /// Reads variables from a map with ElectrumX's parsing rules.
@@ -341,6 +351,28 @@ impl Config {
             None => None,
         };
 
+        let block_files = match v.string("BLOCK_FILES", "on").trim().to_lowercase().as_str() {
+            "on" | "yes" | "true" | "1" => true,
+            "off" | "no" | "false" | "0" => false,
+            other => {
+                return Err(ConfigError(format!(
+                    "BLOCK_FILES={other:?}: use on (read the node's block files) or off (RPC only)"
+                )))
+            }
+        };
+        let daemon_parallelism = v.integer("DAEMON_PARALLELISM", 4)?;
+        if !(1..=64).contains(&daemon_parallelism) {
+            return Err(ConfigError(format!(
+                "DAEMON_PARALLELISM={daemon_parallelism}: use 1 to 64 (kevacoind's rpcthreads, 4 \
+                 by default)"
+            )));
+        }
+        let daemon_dir = v
+            .get("DAEMON_DIR")
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| PathBuf::from(d.trim()))
+            .or_else(|| v.get("HOME").map(|h| PathBuf::from(h).join(".kevacoin")));
+
         Ok(Config {
             db_dir,
             daemon_urls,
@@ -376,6 +408,9 @@ impl Config {
             banned_hashtags,
             workers: workers as usize,
             mempool_poll_ms: v.integer("MEMPOOL_POLL_MS", 1000)?.max(50),
+            daemon_dir,
+            block_files,
+            daemon_parallelism: daemon_parallelism as usize,
             metrics_addr: match v
                 .get("METRICS_PORT")
                 .map(str::trim)
@@ -399,14 +434,8 @@ impl Config {
 
     /// The node's cookie file, used when `DAEMON_URL` carries no credentials.
     pub fn cookie_file(&self) -> Option<PathBuf> {
-        let home = std::env::var_os("HOME")?;
-        let mut path = PathBuf::from(home).join(".kevacoin");
-        match self.network {
-            Network::Mainnet => {}
-            Network::Testnet => path.push("testnet8"),
-            Network::Regtest => path.push("regtest"),
-        }
-        Some(path.join(".cookie"))
+        let dir = self.daemon_dir.as_ref()?;
+        Some(dir.join(self.network.data_subdir()).join(".cookie"))
     }
 
     /// SQLite page cache in MiB: `CACHE_MB` is sized for LevelDB, so cap it to the memory budget.
@@ -564,6 +593,31 @@ mod tests {
     fn db_engine_is_accepted_with_a_note() {
         let c = Config::from_vars(&vars(&[("DB_ENGINE", "rocksdb")])).unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("SQLite")));
+    }
+
+    #[test]
+    fn node_directory_block_files_and_parallelism() {
+        let c = Config::from_vars(&vars(&[("HOME", "/home/k"), ("NET", "testnet")])).unwrap();
+        assert_eq!(c.daemon_dir, Some(PathBuf::from("/home/k/.kevacoin")));
+        assert_eq!(
+            c.cookie_file(),
+            Some(PathBuf::from("/home/k/.kevacoin/testnet8/.cookie"))
+        );
+        assert!(c.block_files);
+        assert_eq!(c.daemon_parallelism, 4);
+        let c = Config::from_vars(&vars(&[
+            ("DAEMON_DIR", "/srv/keva"),
+            ("BLOCK_FILES", "off"),
+            ("DAEMON_PARALLELISM", "8"),
+        ]))
+        .unwrap();
+        assert_eq!(c.cookie_file(), Some(PathBuf::from("/srv/keva/.cookie")));
+        assert!(!c.block_files);
+        assert_eq!(c.daemon_parallelism, 8);
+        for (k, v) in [("BLOCK_FILES", "maybe"), ("DAEMON_PARALLELISM", "0")] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
+            assert!(err.contains(k), "{err}");
+        }
     }
 
     #[test]

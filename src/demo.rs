@@ -76,9 +76,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "DEMO: generating a {}-block regtest chain (seed {})",
         args.blocks, args.seed
     );
+    // The stand-in costs what kevacoind costs per `getblock` and keeps its chain as block
+    // files, which the server reads at start-up as it would beside a real node: the demo still
+    // starts in a second, and new blocks come over RPC at the node's price.
+    let node_dir =
+        std::env::temp_dir().join(format!("keva-electrum-demo-node-{}", std::process::id()));
     let node = DevNode::start(DevNodeConfig {
         blocks: args.blocks,
         seed: args.seed,
+        block_read_ms: 25,
+        datadir: Some(node_dir.clone()),
         ..DevNodeConfig::default()
     })
     .map_err(|e| format!("demo node: {e}"))?;
@@ -89,6 +96,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ("NET", "regtest".to_string()),
         ("DB_DIRECTORY", db_dir.display().to_string()),
         ("DAEMON_URL", node.url()),
+        ("DAEMON_DIR", node_dir.display().to_string()),
         ("SERVICES", format!("tcp://127.0.0.1:{}", args.port)),
         ("PEER_DISCOVERY", "off".to_string()),
         ("MEMPOOL_POLL_MS", "500".to_string()),
@@ -115,6 +123,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     stop.store(true, Ordering::Relaxed);
     let _ = activity.join();
     node.lock().shutdown();
+    let _ = std::fs::remove_dir_all(&node_dir);
     if fresh_db {
         let _ = std::fs::remove_dir_all(&db_dir);
     }

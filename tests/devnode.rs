@@ -564,3 +564,32 @@ fn mainnet_shaped_chain_is_compact_and_has_heavy_addresses() {
     }
     eprintln!("generated {blocks} mainnet-shaped blocks in {took:?} ({full} full)");
 }
+
+#[test]
+fn getblock_costs_a_block_read_one_block_at_a_time() {
+    let n = DevNode::start(DevNodeConfig {
+        blocks: 40,
+        block_read_ms: 20,
+        ..DevNodeConfig::default()
+    })
+    .unwrap();
+    let d = client(&n);
+    let hashes = d.block_hashes(1, 40).unwrap();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for chunk in hashes.chunks(10) {
+            let d = &d;
+            s.spawn(move || {
+                for h in chunk {
+                    d.blocks(std::slice::from_ref(h)).unwrap();
+                }
+            });
+        }
+    });
+    // Four callers, forty blocks at 20 ms each: read one at a time under the node's lock, as
+    // kevacoind does (~38 blocks/s for one caller or four), not four at once.
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    assert_eq!(n.getblock_calls(), 40);
+    assert_eq!((n.getblock_served(1), n.getblock_served(40)), (1, 1));
+}

@@ -161,27 +161,6 @@ fn full_disk_pauses_the_sync_and_serving_continues() {
     server.terminate();
 }
 
-/// Runs as `nobody` when the tests run as root, so file permissions bind the server.
-fn as_nobody() -> Vec<String> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if root {
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    } else {
-        Vec::new()
-    }
-}
-
 #[test]
 fn read_only_index_directory_is_served_and_sync_waits() {
     use std::os::unix::fs::{chown, PermissionsExt};

@@ -21,6 +21,12 @@ OPTIONS:
     --shape busy|mainnet    chain shape (default: busy up to 10,000 blocks, mainnet above)
     --network NET           genesis to start from: regtest (default), testnet, mainnet
     --no-txindex            behave like a node without -txindex
+    --block-read-ms MS      cost of reading one block for getblock, in ms of one core, under a
+                            node-wide lock like kevacoind's (default 25: the real node re-hashes
+                            each block's proof of work, ~27 ms; 0 for fast tests)
+    --datadir DIR           also keep the chain as real block files in DIR/<net>/blocks/blk*.dat
+                            (headers-first order, pre-allocated tail) and the .cookie beside them
+    --blockfile-size BYTES  largest block file (default 134217728, kevacoind's 128 MiB)
     --help                  print this help
 
 Besides kevacoind's calls (getblockchaininfo, getnetworkinfo, getblockcount, getbestblockhash,
@@ -34,6 +40,7 @@ fn parse_args() -> Result<DevNodeConfig, String> {
     let mut cfg = DevNodeConfig {
         bind: "127.0.0.1:19443".parse().map_err(|e| format!("{e}"))?,
         blocks: 100,
+        block_read_ms: 25,
         ..DevNodeConfig::default()
     };
     let mut args = std::env::args().skip(1);
@@ -81,6 +88,19 @@ fn parse_args() -> Result<DevNodeConfig, String> {
                     .ok_or_else(|| format!("--network {v:?}: use regtest, testnet or mainnet"))?;
             }
             "--no-txindex" => cfg.txindex = false,
+            "--block-read-ms" => {
+                let v = value("--block-read-ms")?;
+                cfg.block_read_ms = v.parse().map_err(|_| {
+                    format!("--block-read-ms {v:?} is not a number of milliseconds")
+                })?;
+            }
+            "--datadir" => cfg.datadir = Some(value("--datadir")?.into()),
+            "--blockfile-size" => {
+                let v = value("--blockfile-size")?;
+                cfg.blockfile_size = v.parse().ok().filter(|n| *n >= 1024).ok_or_else(|| {
+                    format!("--blockfile-size {v:?}: give a size in bytes, at least 1024")
+                })?;
+            }
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
@@ -111,6 +131,9 @@ fn main() {
         started.elapsed().as_secs_f64(),
         hash_to_hex(&node.tip())
     );
+    if let Some(dir) = node.blocks_dir() {
+        eprintln!("keva-devnode: block files in {}", dir.display());
+    }
     match node.cookie_file() {
         Some(c) => eprintln!(
             "keva-devnode: listening on http://{}/ (user/password or cookie {})",

@@ -157,6 +157,25 @@ impl Network {
         }
     }
 
+    /// The node's message start (`pchMessageStart`), which also opens every record of its
+    /// `blocks/blk*.dat` files.
+    pub fn magic(&self) -> [u8; 4] {
+        match self {
+            Network::Mainnet => [0x6a, 0xc6, 0x07, 0x9a],
+            Network::Testnet => [0xfe, 0xec, 0x65, 0xe4],
+            Network::Regtest => [0xfa, 0xbf, 0xb5, 0xda],
+        }
+    }
+
+    /// The node's subdirectory of its data directory for this network (none for mainnet).
+    pub fn data_subdir(&self) -> &'static str {
+        match self {
+            Network::Mainnet => "",
+            Network::Testnet => "testnet8",
+            Network::Regtest => "regtest",
+        }
+    }
+
     /// All networks, for tests and CLI help.
     pub fn all() -> [Network; 3] {
         [Network::Mainnet, Network::Testnet, Network::Regtest]

@@ -56,6 +56,18 @@ pub enum Error {
     Config(String),
 }
 
+impl Error {
+    /// Whether waiting may cure it (the node is starting, restarting or busy), as opposed to a
+    /// configuration the operator must fix.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Node { error, .. } => error.code == NodeError::WARMING_UP,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

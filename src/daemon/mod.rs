@@ -1,12 +1,16 @@
-//! The blocking JSON-RPC client for kevacoind: the only code that talks to the node.
+//! The blocking JSON-RPC client for kevacoind and the reader of its block files: the only code
+//! that talks to the node or reads what it wrote.
 //!
 //! `Daemon` is a cheap `Clone` (one shared keep-alive pool), so the sync thread, the mempool
 //! thread and worker threads can each hold one. Bulk calls go out as JSON-RPC batches. While the
-//! node answers -28 (warming up) a call waits with backoff and logs once.
+//! node answers -28 (warming up) a call waits with backoff and logs once; at start-up
+//! [`Daemon::wait_for_node`] waits for a node that is not up yet, logging every 10 s.
 
+pub mod blockfiles;
 mod error;
 mod transport;
 
+pub use blockfiles::{BlockFiles, BlockMap, OpenFiles, Unusable};
 pub use error::{Error, NodeError};
 pub use transport::redact;
 
@@ -17,13 +21,15 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use transport::Transport;
 
 /// Requests per HTTP round trip for the batched calls (bounds request and answer size).
 const MAX_BATCH: usize = 1000;
 /// Longest pause between retries while the node warms up.
 const MAX_WARMUP_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the start-up wait for the node says it is still waiting (as ElectrumX does).
+const WAIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Writes one operator log line for the daemon layer.
 pub(crate) fn log(msg: &str) {
@@ -149,9 +155,51 @@ impl Daemon {
         Ok(info)
     }
 
+    /// Waits until the node passes [`Daemon::startup_check`]: a node not listening yet, or
+    /// still loading its block index (-28), is waited for with a log line every 10 s naming the
+    /// URL; misconfiguration (credentials, network, txindex, a URL that is no node) ends the
+    /// wait with its error. `None` when `stop` was set first.
+    pub fn wait_for_node(&self, stop: &AtomicBool) -> Result<Option<NodeInfo>, Error> {
+        let mut logged: Option<Instant> = None;
+        loop {
+            match self.startup_check() {
+                Ok(info) => return Ok(Some(info)),
+                Err(e) if e.is_transient() => {
+                    if logged.is_none_or(|t| t.elapsed() >= WAIT_LOG_INTERVAL) {
+                        let why = match &e {
+                            Error::Node { error, .. } => {
+                                format!("it is still starting ({})", error.message)
+                            }
+                            other => other.to_string(),
+                        };
+                        log(&format!(
+                            "waiting for kevacoind at {}: {why} (retrying every second)",
+                            self.current_url()
+                        ));
+                        logged = Some(Instant::now());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            let until = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < until {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Checks the node before anything else runs: reachable, right network, `txindex` on.
+    /// A node still warming up is an error here (-28), not waited for.
     pub fn startup_check(&self) -> Result<NodeInfo, Error> {
-        let net = self.network_info()?;
+        let net = self
+            .call_once("getnetworkinfo", &json!([]))?
+            .map_err(|error| Error::Node {
+                method: "getnetworkinfo".into(),
+                error,
+            })?;
         let chain_info = self.blockchain_info()?;
         let url = self.current_url();
         let chain = chain_info["chain"].as_str().unwrap_or("?").to_string();
@@ -356,13 +404,9 @@ impl Daemon {
     ) -> Result<Result<Value, NodeError>, Error> {
         let mut backoff = Duration::from_millis(50);
         loop {
-            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-            let body = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
-            let (v, url) = self.transport().post(body.to_string().as_bytes())?;
-            let answer = self.answer(&url, method, &v)?;
-            match answer {
+            match self.call_once(method, &params)? {
                 Err(e) if e.code == NodeError::WARMING_UP => {
-                    self.wait_warmup(&url, &e, &mut backoff);
+                    self.wait_warmup(&self.current_url(), &e, &mut backoff);
                 }
                 other => {
                     self.end_warmup();
@@ -370,6 +414,14 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// One request, its node error returned as a value, warm-up included.
+    fn call_once(&self, method: &str, params: &Value) -> Result<Result<Value, NodeError>, Error> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "1.0", "id": id, "method": method, "params": params});
+        let (v, url) = self.transport().post(body.to_string().as_bytes())?;
+        self.answer(&url, method, &v)
     }
 
     /// Many calls of one method, sent as JSON-RPC batches; answers come back in `params` order.

@@ -193,7 +193,13 @@ impl Transport {
         };
         if t.endpoints.iter().any(|e| e.auth.is_none()) {
             match &t.cookie_file {
-                Some(path) => *t.cookie.lock() = Some(read_cookie(path)?),
+                // The node writes its cookie when it starts: one not there yet is read when the
+                // node first answers (a node that is not running is waited for).
+                Some(path) => match read_cookie(path) {
+                    Ok(c) => *t.cookie.lock() = Some(c),
+                    Err(_) if !path.exists() => {}
+                    Err(e) => return Err(e),
+                },
                 None => {
                     return Err(Error::Config(format!(
                         "DAEMON_URL {} has no user and password and no cookie file is known: \
@@ -279,10 +285,13 @@ impl Transport {
                     if cookie && !retried_cookie {
                         // The node writes a new cookie each start: read it again once.
                         if let Some(path) = &self.cookie_file {
-                            if let Ok(c) = read_cookie(path) {
-                                *self.cookie.lock() = Some(c);
-                                retried_cookie = true;
-                                continue;
+                            match read_cookie(path) {
+                                Ok(c) => {
+                                    *self.cookie.lock() = Some(c);
+                                    retried_cookie = true;
+                                    continue;
+                                }
+                                Err(e) => return Err(Failure::Fatal(e)),
                             }
                         }
                     }

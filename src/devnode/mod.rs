@@ -5,6 +5,7 @@
 //! It is built on the `chain` code and never linked into the serving path.
 
 pub mod analyze;
+pub mod blockfiles;
 pub mod generator;
 mod http;
 pub mod node;
@@ -28,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A misbehaviour the stand-in can be told to show, to test retries and timeouts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +88,15 @@ pub struct DevNodeConfig {
     pub shape: Option<Shape>,
     /// Serve confirmed transactions (`-txindex`).
     pub txindex: bool,
+    /// What reading one block for `getblock` costs, in milliseconds of one core: a real
+    /// kevacoind re-hashes the block's proof of work (~27 ms here) under its chain lock, so
+    /// parallel callers are served one block at a time. 0 for tests that need speed.
+    pub block_read_ms: u64,
+    /// Data directory to keep the chain in as real block files (`<net>/blocks/blk*.dat`, and
+    /// the `.cookie` there unless `cookie_dir` says otherwise).
+    pub datadir: Option<PathBuf>,
+    /// Largest block file (kevacoind's 128 MiB; smaller gives tests several files).
+    pub blockfile_size: u64,
 }
 
 impl Default for DevNodeConfig {
@@ -101,8 +111,52 @@ impl Default for DevNodeConfig {
             seed: 1,
             shape: None,
             txindex: true,
+            block_read_ms: 0,
+            datadir: None,
+            blockfile_size: blockfiles::MAX_BLOCKFILE_SIZE,
         }
     }
+}
+
+/// kevacoind's default `rpcthreads`: requests beyond this many wait for a free thread.
+const RPC_THREADS: usize = 4;
+
+/// A counting semaphore: the node's RPC worker threads.
+struct Slots {
+    free: Mutex<usize>,
+    freed: parking_lot::Condvar,
+}
+
+impl Slots {
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock();
+        while *free == 0 {
+            self.freed.wait(&mut free);
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Keeps one core busy for `cost`, as the node's proof-of-work re-hash does.
+fn burn(cost: Duration) {
+    let end = Instant::now() + cost;
+    let mut h = [0u8; 32];
+    while Instant::now() < end {
+        for _ in 0..32 {
+            h = crate::chain::hash::sha256(&h);
+        }
+    }
+    std::hint::black_box(h);
 }
 
 struct FaultState {
@@ -117,6 +171,14 @@ struct Shared {
     /// Accepted `Authorization` header values.
     auth: Vec<String>,
     stop: Arc<AtomicBool>,
+    /// Per-block cost of `getblock`.
+    read_cost: Duration,
+    /// The node's chain lock, held while a block is read (and re-hashed).
+    cs_main: Mutex<()>,
+    /// The node's RPC threads.
+    rpc_threads: Slots,
+    /// `getblock` answers served, by height (tests see which blocks came over RPC).
+    served: Mutex<Vec<u32>>,
 }
 
 /// A running stand-in node; stops when dropped.
@@ -147,6 +209,18 @@ impl DevNode {
             ..GenConfig::auto(cfg.blocks, cfg.seed)
         };
         generator::generate(&mut state, &gen)?;
+        let net_dir = cfg
+            .datadir
+            .as_ref()
+            .map(|d| d.join(cfg.network.data_subdir()));
+        if let Some(datadir) = &cfg.datadir {
+            let files =
+                blockfiles::write_chain(&state.chain, datadir, cfg.blockfile_size, cfg.seed)
+                    .map_err(|e| {
+                        format!("cannot write block files under {}: {e}", datadir.display())
+                    })?;
+            state.files = Some(files);
+        }
         let listener = TcpListener::bind(cfg.bind)
             .map_err(|e| format!("cannot listen on {}: {e} (is the port in use?)", cfg.bind))?;
         let addr = listener
@@ -154,7 +228,7 @@ impl DevNode {
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let mut auth = vec![basic(&format!("{}:{}", cfg.rpcuser, cfg.rpcpassword))];
         let mut cookie_file = None;
-        if let Some(dir) = &cfg.cookie_dir {
+        if let Some(dir) = cfg.cookie_dir.as_ref().or(net_dir.as_ref()) {
             let secret = crate::chain::hash::to_hex(&crate::chain::hash::sha256(
                 format!("cookie {} {:?}", cfg.seed, std::time::SystemTime::now()).as_bytes(),
             ));
@@ -176,6 +250,13 @@ impl DevNode {
             lie: Mutex::new(None),
             auth,
             stop: Arc::clone(&stop),
+            read_cost: Duration::from_millis(cfg.block_read_ms),
+            cs_main: Mutex::new(()),
+            rpc_threads: Slots {
+                free: Mutex::new(RPC_THREADS),
+                freed: parking_lot::Condvar::new(),
+            },
+            served: Mutex::new(Vec::new()),
         });
         let handler_shared = Arc::clone(&shared);
         let handler: Arc<http::Handler> = Arc::new(move |req| handle(&handler_shared, req));
@@ -211,6 +292,31 @@ impl DevNode {
     /// The `.cookie` file, when a cookie directory was configured.
     pub fn cookie_file(&self) -> Option<PathBuf> {
         self.cookie_file.clone()
+    }
+
+    /// The `blocks/` directory of the block files, when the node keeps them.
+    pub fn blocks_dir(&self) -> Option<PathBuf> {
+        self.with_state(|s| s.files.as_ref().map(|f| f.dir().to_path_buf()))
+    }
+
+    /// How many times `getblock` served the block at `height` (of the chain at the time).
+    pub fn getblock_served(&self, height: u32) -> u32 {
+        self.shared
+            .served
+            .lock()
+            .get(height as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `getblock` answers served in all.
+    pub fn getblock_calls(&self) -> u64 {
+        self.shared
+            .served
+            .lock()
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum()
     }
 
     /// The network whose genesis the chain starts from.
@@ -481,6 +587,22 @@ fn lie_answer(shared: &Shared, method: &str, params: &[Value]) -> Option<Value> 
     }
 }
 
+/// Counts a `getblock` answer against the height of the block asked for.
+fn count_served(shared: &Shared, state: &NodeState, params: &[Value]) {
+    let height = params
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|h| crate::chain::hash::hash_from_hex(h).ok())
+        .and_then(|h| state.chain.height_of(&h));
+    if let Some(h) = height {
+        let mut served = shared.served.lock();
+        if served.len() <= h as usize {
+            served.resize(h as usize + 1, 0);
+        }
+        served[h as usize] += 1;
+    }
+}
+
 fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
     json!({"result": null, "error": {"code": code, "message": message}, "id": id})
 }
@@ -521,6 +643,7 @@ fn handle(shared: &Shared, req: &http::Request) -> http::Response {
         Value::Array(items) => !items.is_empty() && items.iter().all(is_dev),
         v => is_dev(v),
     };
+    let _thread = (!control).then(|| shared.rpc_threads.acquire());
     if !control {
         let fault = {
             let mut f = shared.faults.lock();
@@ -581,9 +704,17 @@ fn one(shared: &Shared, req: &Value) -> (u16, Value) {
     if let Some(v) = lie_answer(shared, method, &params) {
         return (200, json!({"result": v, "error": null, "id": id}));
     }
+    if method == "getblock" && !shared.read_cost.is_zero() {
+        let _chain = shared.cs_main.lock();
+        burn(shared.read_cost);
+    }
     let result = {
         let mut state = shared.state.lock();
-        rpc::dispatch(&mut state, method, &params)
+        let result = rpc::dispatch(&mut state, method, &params);
+        if method == "getblock" && result.is_ok() {
+            count_served(shared, &state, &params);
+        }
+        result
     };
     match result {
         Ok((v, effect)) => {

@@ -1,6 +1,7 @@
 //! The stand-in node's state: chain + wallet + settings, with the operations that keep the
 //! wallet in step with the chain (mine, accept, drop, rewind, reorg).
 
+use super::blockfiles::BlockFileWriter;
 use super::state::{Chain, Reject};
 use super::wallet::{AddrKind, Built, Wallet};
 use crate::chain::{Hash32, Network, Transaction};
@@ -37,6 +38,8 @@ pub struct NodeState {
     pub settings: Settings,
     /// Script that `mine` pays when no payee is given (a wallet key).
     pub default_payee: Vec<u8>,
+    /// The block files every newly mined block is appended to, as the node does.
+    pub files: Option<BlockFileWriter>,
 }
 
 fn now() -> u64 {
@@ -56,6 +59,7 @@ impl NodeState {
             wallet,
             settings: Settings::default(),
             default_payee,
+            files: None,
         })
     }
 
@@ -92,6 +96,7 @@ impl NodeState {
             };
             hashes.push(self.chain.mine(&payee, txids, None));
             self.observe_tip();
+            self.store_tip();
         }
         hashes
     }
@@ -101,7 +106,25 @@ impl NodeState {
         let payee = payee.map_or_else(|| self.default_payee.clone(), |p| p.to_vec());
         let h = self.chain.mine(&payee, Some(txids), None);
         self.observe_tip();
+        self.store_tip();
         h
+    }
+
+    /// Appends the tip block to the block files, when the node keeps them.
+    fn store_tip(&mut self) {
+        let Some(files) = self.files.as_mut() else {
+            return;
+        };
+        let bytes = self
+            .chain
+            .block_bytes(self.chain.height())
+            .unwrap_or_default();
+        if let Err(e) = files.append(&bytes).and_then(|_| files.flush()) {
+            eprintln!(
+                "keva-devnode: cannot append to the block files in {}: {e}",
+                files.dir().display()
+            );
+        }
     }
 
     fn observe_tip(&mut self) {

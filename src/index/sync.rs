@@ -3,18 +3,18 @@
 //! transaction during initial sync and one per transaction at the tip, logs progress, and
 //! announces every commit.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::prefetch::Prefetcher;
+use super::prefetch::{Prefetcher, Sources};
 use super::writer::{Touched, Writer};
 use super::{Error, Result, REORG_LIMIT};
 use crate::chain::OutPoint;
 use crate::chain::{hash::hash_to_hex, Hash32};
-use crate::daemon::Daemon;
+use crate::daemon::{BlockFiles, Daemon};
 use crate::mempool::Mempool;
 
 /// Where log lines go (the server passes its logger; tests pass a silent one).
@@ -35,6 +35,10 @@ pub struct SyncConfig {
     pub poll_interval: Duration,
     /// How often a progress line is logged while syncing.
     pub progress_interval: Duration,
+    /// The node's block files, read instead of `getblock` for long ranges (`None`: RPC only).
+    pub block_files: Option<BlockFiles>,
+    /// Concurrent `getblock` batches (`DAEMON_PARALLELISM`).
+    pub parallelism: usize,
     /// Where log lines go.
     pub log: LogFn,
 }
@@ -48,6 +52,9 @@ impl Default for SyncConfig {
             batch_time: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
             progress_interval: Duration::from_secs(5),
+            block_files: None,
+            // kevacoind's default `rpcthreads`.
+            parallelism: 4,
             log: Arc::new(|m| eprintln!("INFO:index: {m}")),
         }
     }
@@ -73,10 +80,22 @@ pub struct SyncReport {
     pub blocks: u64,
     /// Transactions applied.
     pub txs: u64,
+    /// Blocks of `blocks` read from the node's block files (the rest came over RPC).
+    pub from_files: u64,
     /// Deepest rollback done.
     pub reorg_depth: u32,
     /// Whether the index ended at the node's tip (false when stopped early).
     pub at_tip: bool,
+}
+
+/// Blocks applied since the start, by where they came from (the metrics endpoint and the admin
+/// `getinfo` show them; tests read them to see which path a sync took).
+#[derive(Debug, Default)]
+pub struct SourceCounts {
+    /// Blocks read from the node's block files.
+    pub files: AtomicU64,
+    /// Blocks fetched with `getblock`.
+    pub rpc: AtomicU64,
 }
 
 /// The sync loop state: the writer, the node client and where events go.
@@ -93,6 +112,8 @@ pub struct Syncer {
     spent: Vec<OutPoint>,
     /// Blocks the admin `reorg` command asks to undo and index again (0: none asked).
     forced_reorg: Arc<AtomicU32>,
+    /// Blocks applied by source.
+    counts: Arc<SourceCounts>,
 }
 
 impl Syncer {
@@ -114,7 +135,13 @@ impl Syncer {
             mined: Vec::new(),
             spent: Vec::new(),
             forced_reorg: Arc::new(AtomicU32::new(0)),
+            counts: Arc::default(),
         }
+    }
+
+    /// Blocks applied so far from the block files and over RPC.
+    pub fn source_counts(&self) -> Arc<SourceCounts> {
+        Arc::clone(&self.counts)
     }
 
     /// Where the admin `reorg COUNT` command leaves its request: the next round rolls back
@@ -281,25 +308,58 @@ impl Syncer {
             ));
         }
         let first = (fork + 1) as u32;
-        let prefetch = Prefetcher::start(
-            self.daemon.clone(),
-            first,
-            node_height,
-            self.config.prefetch_bytes,
-        )
-        .map_err(SyncError::Fatal)?;
+        let sources = Sources {
+            daemon: self.daemon.clone(),
+            files: self.config.block_files.clone(),
+            parallelism: self.config.parallelism,
+            log: Arc::clone(&self.config.log),
+        };
+        let prefetch = Prefetcher::start(sources, first, node_height, self.config.prefetch_bytes)
+            .map_err(SyncError::Fatal)?;
         self.writer.set_track_touched(self.writer.state().caught_up);
         self.writer.begin().map_err(write_err)?;
         if depth > 0 {
             self.writer.rollback_to(fork).map_err(write_err)?;
         }
-        let mut pending_depth = depth;
+        let result = self.apply_fetched(&prefetch, (ours, node_height), depth, &mut report);
+        drop(prefetch);
+        let from_files = report.from_files;
+        let over_rpc = report.blocks - from_files;
+        self.counts.files.fetch_add(from_files, Ordering::Relaxed);
+        self.counts.rpc.fetch_add(over_rpc, Ordering::Relaxed);
+        if from_files > 0 || report.blocks >= u64::from(super::prefetch::MIN_FILE_RANGE) {
+            (self.config.log)(&format!(
+                "sync: {} block(s) read from the node's block files, {} over RPC \
+                 ({} parallel)",
+                from_files, over_rpc, self.config.parallelism
+            ));
+        }
+        if !result? {
+            return Ok(report);
+        }
+        report.at_tip = self.writer.state().height >= i64::from(node_height);
+        if report.at_tip {
+            self.finish_initial_sync()?;
+        }
+        Ok(report)
+    }
+
+    /// Applies what the prefetcher hands over, committing in batches, and counts it into
+    /// `report`; false when stopped early.
+    fn apply_fetched(
+        &mut self,
+        prefetch: &Prefetcher,
+        (ours, node_height): (i64, u32),
+        mut pending_depth: u32,
+        report: &mut SyncReport,
+    ) -> std::result::Result<bool, SyncError> {
+        let first = (self.writer.state().height + 1) as u32;
         let mut progress = Progress::new(first, node_height, &self.config);
         let mut batch_txs = 0usize;
         let mut batch_start = Instant::now();
         while let Some(item) = prefetch.next() {
-            let block = match item {
-                Ok(b) => b,
+            let (block, from_file) = match item {
+                Ok(f) => (f.block, f.from_file),
                 Err(e) => {
                     // Keep what is complete; the next round refetches the rest.
                     self.commit_if_safe(ours, pending_depth)?;
@@ -334,6 +394,7 @@ impl Syncer {
             }
             report.blocks += 1;
             report.txs += n as u64;
+            report.from_files += u64::from(from_file);
             batch_txs += n;
             progress.advance(block.height, n);
             // A reorg commits only once the new branch reaches the old height, so readers
@@ -350,7 +411,7 @@ impl Syncer {
                 batch_txs = 0;
                 batch_start = Instant::now();
                 if self.stopped() {
-                    return Ok(report);
+                    return Ok(false);
                 }
             }
         }
@@ -361,12 +422,8 @@ impl Syncer {
             }
             self.commit(pending_depth)?;
         }
-        report.at_tip = self.writer.state().height >= i64::from(node_height);
-        if report.at_tip {
-            self.finish_initial_sync()?;
-        }
         progress.done();
-        Ok(report)
+        Ok(true)
     }
 
     fn finish_initial_sync(&mut self) -> std::result::Result<(), SyncError> {

@@ -7,7 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 #[allow(unused_imports)]
-pub use support::{free_port, rss, trusting, Proc, RssWatch, TempDir, MB};
+pub use support::{as_nobody, free_port, rss, trusting, Proc, RssWatch, TempDir, MB};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -66,6 +66,28 @@ impl Drop for TempDir {
     }
 }
 
+/// A command prefix that runs a program as `nobody` when the tests run as root (so file
+/// permissions bind it); empty otherwise.
+pub fn as_nobody() -> Vec<String> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if root {
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Resident memory of a process in bytes (VmRSS), 0 when it is gone.
 pub fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -271,8 +293,19 @@ impl Drop for Proc {
     }
 }
 
-/// Starts the `keva-devnode` binary on a free port; returns it and its `DAEMON_URL`.
+/// Starts the `keva-devnode` binary on a free port, serving blocks at no cost; returns it and
+/// its `DAEMON_URL`.
 pub fn start_devnode_binary(blocks: u32, shape: &str, seed: u64) -> (Proc, String) {
+    start_devnode_binary_with(blocks, shape, seed, &["--block-read-ms", "0"])
+}
+
+/// [`start_devnode_binary`] with more options (e.g. `--datadir DIR`, `--block-read-ms 25`).
+pub fn start_devnode_binary_with(
+    blocks: u32,
+    shape: &str,
+    seed: u64,
+    extra: &[&str],
+) -> (Proc, String) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keva-devnode"));
     cmd.args([
@@ -285,6 +318,7 @@ pub fn start_devnode_binary(blocks: u32, shape: &str, seed: u64) -> (Proc, Strin
         "--seed",
         &seed.to_string(),
     ]);
+    cmd.args(extra);
     let mut node = Proc::spawn(cmd);
     node.wait_for("listening on", Duration::from_secs(600));
     (node, format!("http://user:pass@127.0.0.1:{port}/"))
