@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 runs=${RUNS:--1}
 [ $# -gt 0 ] && shift
-targets=${*:-"block_and_tx keva_script header_chain session ws_frames admin_command proxy_header"}
+targets=${*:-"block_and_tx keva_script header_chain session ws_frames admin_command proxy_header block_files"}
 export RUSTC_BOOTSTRAP=1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
