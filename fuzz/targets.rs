@@ -616,3 +616,179 @@ pub fn proxy_header(data: &[u8]) {
         }
     }
 }
+
+/// The block-file format stated plainly over one file's bytes: the records a scan must find
+/// (offset, size) and the offsets where it must report damage. A record is the magic, a size
+/// within the node's bounds and that many bytes; an 8-byte zero prefix starts the pre-allocated
+/// tail; anything else is damage, stepped over to the next magic.
+fn block_file_model(file: &[u8], magic: [u8; 4]) -> (Vec<(usize, usize)>, Vec<usize>) {
+    use keva_electrum::daemon::blockfiles::{MAX_RECORD, MIN_RECORD};
+    let (mut records, mut damage) = (Vec::new(), Vec::new());
+    let mut pos = 0;
+    while pos + 8 <= file.len() {
+        let prefix = &file[pos..pos + 8];
+        let size = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]) as usize;
+        let bounds = MIN_RECORD as usize..=MAX_RECORD as usize;
+        if prefix[..4] == magic && bounds.contains(&size) && pos + 8 + size <= file.len() {
+            records.push((pos, size));
+            pos += 8 + size;
+            continue;
+        }
+        if prefix == [0; 8] {
+            break;
+        }
+        damage.push(pos);
+        pos = file[pos + 1..]
+            .windows(4)
+            .position(|w| w == magic)
+            .map_or(file.len(), |i| pos + 1 + i);
+    }
+    (records, damage)
+}
+
+/// The node's block files (`blk*.dat`) scanned and read back the way the initial sync does.
+///
+/// Byte 0: bit 7 puts a long valid record (zero-filled, claiming height `u32::MAX`) first in the
+/// newest file, so that the rest begins `byte 0 & 0x7f` bytes before the scan's first read
+/// buffer ends; bytes 1 and 2: the heights wanted (`b1..=b1 + b2`); byte 3: 0 for one file, else
+/// where the rest is cut into two files (`blk00000.dat`, `blk00001.dat`). Checks: no panic;
+/// every block the map yields lies within its file, starts with the magic and its size, reads
+/// back as exactly those bytes and claims the height it is filed under; no two overlap; the
+/// records found, the damage reported (count, file and offset), the files read and the
+/// candidates per height, newest file first, are those of [`block_file_model`].
+pub fn block_files(data: &[u8]) {
+    use keva_electrum::chain::Network;
+    use keva_electrum::daemon::blockfiles::SCAN_BUFFER;
+    use keva_electrum::daemon::{BlockFiles, OpenFiles};
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::AtomicBool;
+    let [flags, first, span, split, rest @ ..] = data else {
+        return;
+    };
+    let network = Network::Regtest;
+    let magic = network.magic();
+    let (first, last) = (u32::from(*first), u32::from(*first) + u32::from(*span));
+    let cut = if *split == 0 {
+        rest.len()
+    } else {
+        rest.len() * usize::from(*split) / 256
+    };
+    // Each file: the length of the leading record (0 for none), then the fuzzed bytes.
+    let mut files: Vec<(usize, &[u8])> = vec![(0, &rest[..cut])];
+    if *split != 0 {
+        files.push((0, &rest[cut..]));
+    }
+    if flags & 0x80 != 0 {
+        files.last_mut().unwrap().0 = SCAN_BUFFER - usize::from(flags & 0x7f);
+    }
+    // In memory where there is a tmpfs: a directory on disk costs ~10x the scan itself.
+    let tmp = Some(std::path::PathBuf::from("/dev/shm"))
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let root = tmp.join(format!(
+        "keva-fuzz-blk-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let dir = root.join(network.data_subdir()).join("blocks");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, &(lead, bytes)) in files.iter().enumerate() {
+        let file = std::fs::File::create(dir.join(format!("blk{i:05}.dat"))).unwrap();
+        if lead > 0 {
+            // Written sparse: the zeros of the block are a hole in the file.
+            let mut head = magic.to_vec();
+            head.extend_from_slice(&(lead as u32 - 8).to_le_bytes());
+            head.resize(8 + 80, 0);
+            head[8 + 76..].copy_from_slice(&u32::MAX.to_le_bytes());
+            file.write_all_at(&head, 0).unwrap();
+            file.set_len(lead as u64).unwrap();
+        }
+        file.write_all_at(bytes, lead as u64).unwrap();
+    }
+
+    let block_files = BlockFiles::open(&root, network).expect("the block files open");
+    let map = block_files
+        .scan(first, last, &AtomicBool::new(false))
+        .expect("the directory lists");
+    // The model, newest file first, until every wanted height has a candidate. A leading
+    // record is one more record, never wanted; the fuzzed bytes start after it.
+    let wanted = (last - first + 1) as usize;
+    let mut want: Vec<Vec<u64>> = vec![Vec::new(); wanted];
+    let (mut records, mut damage, mut scanned) = (0, Vec::new(), 0);
+    for (index, &(lead, bytes)) in files.iter().enumerate().rev() {
+        if want.iter().all(|c| !c.is_empty()) {
+            break;
+        }
+        scanned += 1;
+        let (found, bad) = block_file_model(bytes, magic);
+        records += found.len() as u64 + u64::from(lead > 0);
+        damage.extend(bad.iter().map(|&o| (index, lead + o)));
+        for (offset, _) in found {
+            let at = offset + 8 + 76;
+            let height = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            if (first..=last).contains(&height) {
+                want[(height - first) as usize].push((index as u64) << 32 | (lead + offset) as u64);
+            }
+        }
+    }
+    assert_eq!(map.files_scanned, scanned, "files read");
+    assert_eq!(map.records, records, "records found");
+    assert_eq!(
+        map.damaged_count,
+        damage.len() as u64,
+        "damaged records reported"
+    );
+    assert!(map.problems.is_empty(), "{:?}", map.problems);
+    for (note, (index, offset)) in map.damaged.iter().zip(&damage) {
+        let place = format!("blk{index:05}.dat at offset {offset}: ");
+        assert!(note.starts_with(&place), "{note:?} is not about {place:?}");
+    }
+    assert_eq!(map.damaged.len(), damage.len().min(10));
+    assert_eq!(map.located, want.iter().filter(|c| !c.is_empty()).count());
+
+    let mut open = OpenFiles::default();
+    let mut yielded: Vec<(usize, usize, usize)> = Vec::new();
+    for height in first.saturating_sub(1)..=last + 1 {
+        let candidates = map.candidates(height);
+        if !(first..=last).contains(&height) {
+            assert!(candidates.is_empty(), "height {height} was not asked for");
+            continue;
+        }
+        assert_eq!(
+            candidates,
+            want[(height - first) as usize],
+            "height {height}"
+        );
+        for loc in candidates {
+            let (index, offset) = ((loc >> 32) as usize, (loc & 0xffff_ffff) as usize);
+            let (lead, bytes) = files[index];
+            let block = map
+                .read(loc, &mut open)
+                .expect("a yielded record reads back");
+            // Where the record lies among the fuzzed bytes (the leading record claims no
+            // wanted height).
+            let at = offset
+                .checked_sub(lead)
+                .expect("the leading record yielded");
+            let end = at + 8 + block.len();
+            assert!(end <= bytes.len(), "a record past the end of its file");
+            assert_eq!(&bytes[at..at + 4], magic);
+            assert_eq!(bytes[at + 4..at + 8], (block.len() as u32).to_le_bytes());
+            assert_eq!(&bytes[at + 8..end], &block[..], "not what the file holds");
+            assert_eq!(
+                block[76..80],
+                height.to_le_bytes(),
+                "filed under another height"
+            );
+            yielded.push((index, offset, lead + end));
+        }
+    }
+    yielded.sort();
+    for pair in yielded.windows(2) {
+        assert!(
+            pair[0].0 != pair[1].0 || pair[0].2 <= pair[1].1,
+            "records overlap: {pair:?}"
+        );
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("ws_frames", targets::ws_frames),
     ("admin_command", targets::admin_command),
     ("proxy_header", targets::proxy_header),
+    ("block_files", targets::block_files),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -103,6 +104,7 @@ fn fuzz_corpus_and_mutations_pass_every_target() {
     }
     let mut report = Vec::new();
     for (name, target) in TARGETS {
+        let start = std::time::Instant::now();
         let seeds = inputs(name);
         assert!(
             !seeds.is_empty(),
@@ -126,8 +128,9 @@ fn fuzz_corpus_and_mutations_pass_every_target() {
             target(&mutate(&mut rng, a, b));
         }
         report.push(format!(
-            "{name}: {} seeds + {rounds} mutations",
-            seeds.len()
+            "{name}: {} seeds + {rounds} mutations in {:.1?}",
+            seeds.len(),
+            start.elapsed()
         ));
     }
     eprintln!("{}", report.join("; "));
@@ -160,8 +163,10 @@ fn write_corpus() {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
     let mut headers = Vec::new();
+    let mut blocks = Vec::new();
     for h in 0..=node.height() {
         let raw = node.block_bytes(h).unwrap();
+        blocks.push(raw.clone());
         let block = Block::from_bytes(&raw).unwrap();
         headers.extend_from_slice(block.header.as_bytes());
         if h == 0 || h + 2 >= node.height() {
@@ -184,6 +189,7 @@ fn write_corpus() {
         }
     }
     write("header_chain", "headers-0-14", &headers);
+    write_block_file_seeds(&write, &blocks);
     let sessions: &[&[u8]] = &[
         b"\x07{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server.version\",\"params\":[\"x\",\"1.4\"]}\n",
         b"\x01[{\"id\":1,\"method\":\"server.ping\"},{\"id\":2,\"method\":\"blockchain.headers.subscribe\"}]\n",
@@ -317,5 +323,64 @@ fn write_proxy_seeds(write: &dyn Fn(&str, &str, &[u8])) {
     seeds.push(tlvs);
     for (i, s) in seeds.iter().enumerate() {
         write("proxy_header", &format!("proxy-{i}"), s);
+    }
+}
+
+/// Seeds for the block-file scan: the stand-in chain's blocks as records, the way kevacoind
+/// leaves them and damaged in each way the scan must step over. Four control bytes first
+/// (filler and buffer boundary, first height, span, where to cut into two files).
+fn write_block_file_seeds(write: &dyn Fn(&str, &str, &[u8]), blocks: &[Vec<u8>]) {
+    let magic = keva_electrum::chain::Network::Regtest.magic();
+    let record = |b: &[u8]| [&magic[..], &(b.len() as u32).to_le_bytes(), b].concat();
+    // Out of height order, as a headers-first sync stores them.
+    let order = [0, 2, 1, 3, 5, 4, 6, 7, 9, 8, 10, 11, 12, 13, 14];
+    let clean: Vec<u8> = order
+        .iter()
+        .filter_map(|&h| blocks.get(h))
+        .flat_map(|b| record(b))
+        .collect();
+    let with = |control: [u8; 4], file: &[u8]| [&control[..], file].concat();
+    let mut seeds = vec![
+        // The pre-allocated file: records, then zeros.
+        with([0, 0, 14, 0], &[&clean[..], &[0; 64]].concat()),
+        // Two files, a part of the chain wanted (the scan stops once it has them).
+        with([0, 3, 6, 128], &clean),
+        // The bytes after a long first record straddle the scan's read buffer.
+        with([0x80 | 5, 0, 14, 0], &clean),
+        with([0, 0, 0, 0], &[]),
+    ];
+    let first = record(&blocks[1]);
+    let second = record(&blocks[2]);
+    let mut damaged = Vec::new();
+    // Garbage between records; a size too small, then too large; a record claiming more bytes
+    // than the file has; a magic inside a block, found when the scan looks for the next record.
+    damaged.extend_from_slice(&first);
+    damaged.extend_from_slice(&[0x55; 37]);
+    let mut small = second.clone();
+    small[4..8].copy_from_slice(&100u32.to_le_bytes());
+    damaged.extend_from_slice(&small);
+    let mut huge = second.clone();
+    huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    damaged.extend_from_slice(&huge);
+    let mut inner = record(&blocks[3]);
+    inner[8 + 100..8 + 104].copy_from_slice(&magic);
+    inner[4..8].copy_from_slice(&50u32.to_le_bytes());
+    damaged.extend_from_slice(&inner);
+    damaged.extend_from_slice(&record(&blocks[4]));
+    damaged.extend_from_slice(&first[..first.len() / 2]);
+    seeds.push(with([0, 1, 4, 0], &damaged));
+    // The same height twice (a stale branch), and a partial record at the end of a file.
+    let mut twice = [&first[..], &record(&blocks[3]), &first[..]].concat();
+    twice.extend_from_slice(&second[..second.len() - 9]);
+    seeds.push(with([0x80 | 120, 0, 4, 200], &twice));
+    // More damage than the scan describes (it counts the rest).
+    let mut many = Vec::new();
+    for i in 0..12 {
+        many.extend_from_slice(&[0xAA; 5][..1 + i % 5]);
+        many.extend_from_slice(&record(&blocks[5 + i % 3]));
+    }
+    seeds.push(with([0, 5, 2, 0], &many));
+    for (i, s) in seeds.iter().enumerate() {
+        write("block_files", &format!("blk-{i}"), s);
     }
 }

@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::chain::Network;
 
 /// Largest record believed (the node's `MAX_SIZE`); a larger size field is corruption.
-const MAX_RECORD: u64 = 0x0200_0000;
+pub const MAX_RECORD: u64 = 0x0200_0000;
 /// Smallest block: an 80-byte header, a length byte and one transaction's worth.
-const MIN_RECORD: u64 = 81 + 60;
+pub const MIN_RECORD: u64 = 81 + 60;
 /// Files a worker keeps open while reading blocks back.
 const OPEN_FILES: usize = 4;
 /// Read buffer of the scan: records are read whole, except large blocks (skipped by seeking).
-const SCAN_BUFFER: usize = 1 << 20;
+pub const SCAN_BUFFER: usize = 1 << 20;
 
 /// The node's `blocks/` directory, checked readable.
 #[derive(Clone, Debug)]
