@@ -289,7 +289,9 @@ impl HaProxy {
         // temporary name before renaming it: the frontends may accept before it exists.
         let socket = dir.0.join("admin.sock");
         let ready = || {
-            [tcp, ssl, wss].iter().all(|a| TcpStream::connect(a).is_ok())
+            [tcp, ssl, wss]
+                .iter()
+                .all(|a| TcpStream::connect(a).is_ok())
                 && std::os::unix::net::UnixStream::connect(&socket).is_ok()
         };
         while !ready() {
