@@ -248,7 +248,8 @@ fn fetch_range(
 
 /// How the range is cut into jobs.
 struct JobSize {
-    /// Jobs handed out and not yet passed on (two per worker: one running, one waiting).
+    /// Jobs handed out and not yet passed on, four per worker: the node takes its callers out
+    /// of order, so a job it serves late must not leave the other workers without work.
     max_in_flight: usize,
     /// Bytes aimed at per job: jobs in flight hold about half the queue's budget.
     bytes: usize,
@@ -258,7 +259,7 @@ struct JobSize {
 
 impl JobSize {
     fn new(workers: usize, cap_bytes: usize, from_files: bool) -> JobSize {
-        let max_in_flight = 2 * workers;
+        let max_in_flight = 4 * workers;
         JobSize {
             max_in_flight,
             bytes: (cap_bytes / max_in_flight / 2).max(1),
