@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::super::writer::{keva_op_from_parts, keva_op_from_row, stored_namespace};
+use super::super::keva_rows::{keva_op_from_parts, keva_op_from_row, stored_namespace};
 use super::super::{from_display, to_display, Result};
 use super::history::HistoryItem;
 use super::Reader;
