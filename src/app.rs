@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::chain::hash::{hash_to_hex, to_hex};
 use crate::chain::Hash32;
 use crate::chain::Network;
-use crate::config::{Config, Host, PeerDiscovery};
+use crate::config::{Config, Host};
 use crate::daemon::{BlockFiles, Daemon, DaemonConfig, Unusable};
 use crate::index::read::Reader;
 use crate::index::sync::{ChainEvent as IndexEvent, SourceCounts, SyncConfig, SyncError, Syncer};
@@ -453,11 +453,7 @@ fn server_settings(config: &Config, daemon: &Daemon) -> Result<server::Settings,
         log_sessions: Duration::from_secs(config.log_sessions_s),
         anon_logs: config.anon_logs,
         discovery: server::PeerSettings {
-            discovery: match config.peer_discovery {
-                PeerDiscovery::Off => server::Discovery::Off,
-                PeerDiscovery::SelfOnly => server::Discovery::SelfOnly,
-                PeerDiscovery::On => server::Discovery::On,
-            },
+            discovery: config.peer_discovery,
             announce: config.peer_announce,
             seeds: match config.network {
                 Network::Mainnet => server::MAINNET_SEEDS

@@ -4,7 +4,8 @@
 //! ElectrumX's name, meaning and default. Parsing is a pure function of a variable map, so tests
 //! can drive it without touching the process environment.
 //!
-//! `services` reads the `SERVICES` syntax, `env_file` the `--env-file` format.
+//! `services` reads the `SERVICES` syntax, `env_file` the `--env-file` format, `variables` lists
+//! the variables for `--help` and the warnings.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,22 +27,17 @@ impl std::error::Error for ConfigError {}
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
+use crate::server::Discovery;
 pub use crate::server::Protocol;
 pub use env_file::read_env_file;
 use services::{check_report_services, parse_services};
 pub use services::{Host, Service};
+pub use variables::VARIABLES;
+use variables::{IGNORED, OBSOLETE};
 
 mod env_file;
 mod services;
-
-/// `PEER_DISCOVERY`: how much the server talks to other servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerDiscovery {
-    Off,
-    /// Only announce ourselves; do not discover others.
-    SelfOnly,
-    On,
-}
+mod variables;
 
 /// Verbosity of the log, from `LOG_LEVEL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +58,7 @@ pub struct Config {
     pub report_services: Vec<Service>,
     pub ssl_certfile: Option<PathBuf>,
     pub ssl_keyfile: Option<PathBuf>,
-    pub peer_discovery: PeerDiscovery,
+    pub peer_discovery: Discovery,
     pub peer_announce: bool,
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
@@ -100,79 +96,6 @@ pub struct Config {
     /// Notes for the operator found while parsing (obsolete or ignored variables).
     pub warnings: Vec<String>,
 }
-
-/// ElectrumX variables that no longer exist; setting one is a mistake worth a warning.
-const OBSOLETE: &[&str] = &[
-    "MAX_SUBSCRIPTIONS",
-    "MAX_SUBS",
-    "MAX_SESSION_SUBS",
-    "BANDWIDTH_LIMIT",
-    "HOST",
-    "TCP_PORT",
-    "SSL_PORT",
-    "RPC_HOST",
-    "RPC_PORT",
-    "REPORT_HOST",
-    "REPORT_TCP_PORT",
-    "REPORT_SSL_PORT",
-    "REPORT_HOST_TOR",
-    "REPORT_TCP_PORT_TOR",
-    "REPORT_SSL_PORT_TOR",
-];
-
-/// ElectrumX variables accepted for compatibility that change nothing here.
-const IGNORED: &[&str] = &[
-    "ALLOW_ROOT",
-    "EVENT_LOOP_POLICY",
-    "FORCE_PROXY",
-    "TOR_PROXY_HOST",
-    "TOR_PROXY_PORT",
-    "TOR_BANNER_FILE",
-    "BLACKLIST_URL",
-    "DAEMON_POLL_INTERVAL_BLOCKS",
-    "DAEMON_POLL_INTERVAL_MEMPOOL",
-];
-
-/// Every variable the server reads, with its default and meaning, for `--help`.
-pub const VARIABLES: &[(&str, &str, &str)] = &[
-    ("DB_DIRECTORY", "(required)", "directory holding the SQLite index (index.db)"),
-    ("DAEMON_URL", "(required)", "kevacoind RPC URL(s), comma-separated for failover: http://user:pass@host:9337/ (no credentials: the node's .cookie file)"),
-    ("COIN", "Kevacoin", "must be Kevacoin"),
-    ("NET", "mainnet", "mainnet, testnet or regtest"),
-    ("SERVICES", "(none)", "services to run, e.g. tcp://:50001,ssl://:50002,wss://:50004,rpc://127.0.0.1:8000"),
-    ("REPORT_SERVICES", "(none)", "services announced to peers and in server.features"),
-    ("SSL_CERTFILE", "", "PEM certificate chain, required for ssl/wss (re-read when it changes)"),
-    ("SSL_KEYFILE", "", "PEM private key (RSA or ECDSA), required for ssl/wss"),
-    ("PEER_DISCOVERY", "on", "on, self or off"),
-    ("PEER_ANNOUNCE", "yes", "announce this server to its peers (empty disables)"),
-    ("BANNER_FILE", "", "file whose text server.banner returns ($SERVER_VERSION etc. substituted)"),
-    ("DONATION_ADDRESS", "", "returned by server.donation_address"),
-    ("MAX_SEND", "10000000", "largest response in bytes; larger ones become an error"),
-    ("MAX_RECV", "1000000", "largest request line in bytes"),
-    ("MAX_SESSIONS", "1000", "most concurrent client sessions (lowered to fit the open-file limit)"),
-    ("COST_SOFT_LIMIT", "1000", "session cost above which requests are slowed (0 disables)"),
-    ("COST_HARD_LIMIT", "10000", "session cost above which the session is disconnected (0 disables)"),
-    ("REQUEST_SLEEP", "2500", "milliseconds of delay per request at the hard limit"),
-    ("INITIAL_CONCURRENT", "10", "requests a session may have in flight before slowing"),
-    ("REQUEST_TIMEOUT", "30", "seconds a request may run before it fails"),
-    ("SESSION_TIMEOUT", "600", "seconds of silence after which a session is closed"),
-    ("BANDWIDTH_UNIT_COST", "5000", "bytes sent that cost one unit"),
-    ("REORG_LIMIT", "800", "deepest chain reorganisation followed without a resync"),
-    ("CACHE_MB", "1200", "memory for the SQLite page cache in MB (capped at 16: more does not help)"),
-    ("LOG_LEVEL", "info", "error, warning, info or debug"),
-    ("ANON_LOGS", "", "non-empty hides client IP addresses in logs"),
-    ("LOG_SESSIONS", "3600", "seconds between session summaries in the log (0 disables)"),
-    ("DROP_CLIENT", "", "regular expression: wallets whose server.version name starts with a match are refused"),
-    ("BANNED_HASHTAGS", "", "comma-separated hashtags whose pages stay empty"),
-    ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
-    ("WORKERS", "2 x cores", "worker threads answering requests"),
-    ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
-    ("METRICS_PORT", "", "PORT or ADDRESS:PORT (default address 127.0.0.1): /metrics (Prometheus) and /health (load balancers)"),
-    ("PROXY_PROTOCOL_FROM", "", "addresses or CIDR ranges of load balancers that send a PROXY protocol header (comma-separated)"),
-    ("DAEMON_DIR", "~/.kevacoin", "the node's data directory: its .cookie and blocks/ (under testnet8/ or regtest/ for those networks)"),
-    ("BLOCK_FILES", "on", "on: the initial sync reads the node's blocks/blk*.dat when readable (off: RPC only)"),
-    ("DAEMON_PARALLELISM", "4", "concurrent getblock calls when blocks come over RPC (kevacoind's rpcthreads)"),
-];
 
 /// Reads variables from a map with ElectrumX's parsing rules.
 struct Vars<'a> {
@@ -304,9 +227,9 @@ impl Config {
             .to_lowercase()
             .as_str()
         {
-            "off" | "" => PeerDiscovery::Off,
-            "self" => PeerDiscovery::SelfOnly,
-            _ => PeerDiscovery::On,
+            "off" | "" => Discovery::Off,
+            "self" => Discovery::SelfOnly,
+            _ => Discovery::On,
         };
 
         let log_level = match v.string("LOG_LEVEL", "info").trim().to_lowercase().as_str() {
@@ -500,159 +423,4 @@ fn metrics_addr(value: &str) -> Result<std::net::SocketAddr> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let mut m: BTreeMap<String, String> = [
-            ("DB_DIRECTORY", "/tmp/db"),
-            ("DAEMON_URL", "http://u:p@127.0.0.1:9337/"),
-            ("COIN", "Kevacoin"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in pairs {
-            m.insert(k.to_string(), v.to_string());
-        }
-        m
-    }
-
-    #[test]
-    fn defaults_follow_electrumx() {
-        let c = Config::from_vars(&vars(&[])).unwrap();
-        assert_eq!(c.network, Network::Mainnet);
-        assert_eq!(c.max_send, 10_000_000);
-        assert_eq!(c.max_sessions, 1000);
-        assert_eq!(c.cost_soft_limit, 1000);
-        assert_eq!(c.cost_hard_limit, 10_000);
-        assert_eq!(c.reorg_limit, 800);
-        assert_eq!(c.session_timeout_s, 600);
-        assert!(c.services.is_empty());
-        assert_eq!(c.peer_discovery, PeerDiscovery::On);
-    }
-
-    #[test]
-    fn services_syntax() {
-        let c = Config::from_vars(&vars(&[
-            (
-                "SERVICES",
-                "tcp://:50001,ssl://0.0.0.0:50002,ws://[::1]:50003,rpc://",
-            ),
-            ("SSL_CERTFILE", "/c.pem"),
-            ("SSL_KEYFILE", "/k.pem"),
-        ]))
-        .unwrap();
-        assert_eq!(c.services.len(), 4);
-        assert_eq!(c.services[0].host, Host::AllInterfaces);
-        assert_eq!(c.services[0].port, 50001);
-        assert_eq!(c.services[2].host, Host::Ip("::1".parse().unwrap()));
-        assert_eq!(c.services[3].protocol, Protocol::Rpc);
-        assert_eq!(c.services[3].port, 8000);
-        assert!(c.services[3].is_loopback());
-        assert_eq!(c.services[2].to_string(), "ws://[::1]:50003");
-    }
-
-    #[test]
-    fn malformed_values_name_the_variable() {
-        for (k, v) in [
-            ("NET", "moonnet"),
-            ("COIN", "Bitcoin"),
-            ("MAX_SEND", "lots"),
-            ("SERVICES", "foo://:1"),
-            ("SERVICES", "tcp://:99999"),
-            ("SERVICES", "tcp://:50001,ssl://:50001"),
-            ("REPORT_SERVICES", "tcp://127.0.0.1:50001"),
-            ("LOG_LEVEL", "loud"),
-            ("SERVICES", "ssl://:50002"),
-            ("DROP_CLIENT", "Electrum(3"),
-            ("METRICS_PORT", "nine"),
-            ("METRICS_PORT", "metrics.example.com:9100"),
-            ("PROXY_PROTOCOL_FROM", "10.0.0.5/24"),
-            ("PROXY_PROTOCOL_FROM", "haproxy"),
-        ] {
-            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
-            let named = err.contains(k) || (k == "SERVICES" && err.contains("SSL_CERTFILE"));
-            assert!(named, "{k}={v}: {err}");
-        }
-        let mut m = vars(&[]);
-        m.remove("DB_DIRECTORY");
-        assert!(Config::from_vars(&m)
-            .unwrap_err()
-            .0
-            .contains("DB_DIRECTORY"));
-    }
-
-    #[test]
-    fn obsolete_variables_are_warned_about() {
-        let c = Config::from_vars(&vars(&[("TCP_PORT", "50001")])).unwrap();
-        assert!(c.warnings.iter().any(|w| w.contains("TCP_PORT")));
-    }
-
-    #[test]
-    fn db_engine_is_accepted_with_a_note() {
-        let c = Config::from_vars(&vars(&[("DB_ENGINE", "rocksdb")])).unwrap();
-        assert!(c.warnings.iter().any(|w| w.contains("SQLite")));
-    }
-
-    #[test]
-    fn node_directory_block_files_and_parallelism() {
-        let c = Config::from_vars(&vars(&[("HOME", "/home/k"), ("NET", "testnet")])).unwrap();
-        assert_eq!(c.daemon_dir, Some(PathBuf::from("/home/k/.kevacoin")));
-        assert_eq!(
-            c.cookie_file(),
-            Some(PathBuf::from("/home/k/.kevacoin/testnet8/.cookie"))
-        );
-        assert!(c.block_files);
-        assert_eq!(c.daemon_parallelism, 4);
-        let c = Config::from_vars(&vars(&[
-            ("DAEMON_DIR", "/srv/keva"),
-            ("BLOCK_FILES", "off"),
-            ("DAEMON_PARALLELISM", "8"),
-        ]))
-        .unwrap();
-        assert_eq!(c.cookie_file(), Some(PathBuf::from("/srv/keva/.cookie")));
-        assert!(!c.block_files);
-        assert_eq!(c.daemon_parallelism, 8);
-        for (k, v) in [("BLOCK_FILES", "maybe"), ("DAEMON_PARALLELISM", "0")] {
-            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err().0;
-            assert!(err.contains(k), "{err}");
-        }
-    }
-
-    #[test]
-    fn metrics_port_takes_a_port_or_an_address_and_a_port() {
-        let addr = |v: &str| {
-            Config::from_vars(&vars(&[("METRICS_PORT", v)]))
-                .unwrap()
-                .metrics_addr
-        };
-        assert_eq!(addr(""), None);
-        assert_eq!(addr("9100"), Some("127.0.0.1:9100".parse().unwrap()));
-        assert_eq!(
-            addr(" 10.0.0.11:9100 "),
-            Some("10.0.0.11:9100".parse().unwrap())
-        );
-        assert_eq!(
-            addr("[fd00::11]:9100"),
-            Some("[fd00::11]:9100".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn proxy_protocol_from_lists_trusted_balancers() {
-        let c = Config::from_vars(&vars(&[])).unwrap();
-        assert!(c.proxy_from.is_empty());
-        let c =
-            Config::from_vars(&vars(&[("PROXY_PROTOCOL_FROM", "10.0.0.10, 10.1.0.0/16")])).unwrap();
-        assert!(c.proxy_from.contains("10.0.0.10".parse().unwrap()));
-        assert!(c.proxy_from.contains("10.1.2.3".parse().unwrap()));
-        assert!(!c.proxy_from.contains("10.0.0.11".parse().unwrap()));
-    }
-
-    #[test]
-    fn banned_hashtags_are_normalised() {
-        let c = Config::from_vars(&vars(&[("BANNED_HASHTAGS", " Spam, #Scam ,,")])).unwrap();
-        assert_eq!(c.banned_hashtags, vec!["spam", "scam"]);
-    }
-}
+mod tests;

@@ -4,11 +4,34 @@
 mod index_util;
 
 use index_util::*;
-use keva_electrum::chain::keva::{index_scripthash, namespace_to_string, PROFILE_KEY};
-use keva_electrum::chain::{Block, Network};
+use keva_electrum::chain::keva::{index_scripthash, namespace_to_string, KevaOp, PROFILE_KEY};
+use keva_electrum::chain::{Block, Hash32, Network};
 use keva_electrum::index::read::{reaction_scripthash, ReactionCounts};
 use keva_electrum::index::Reader;
+use keva_electrum::methods::keva::profile::profile_display_name;
+use keva_electrum::methods::keva::view::page_op;
 use rusqlite::{Connection, OpenFlags};
+
+/// The index scripthash of namespace `ns`'s profile history (`ns ‖ \x01_KEVA_NS_`).
+fn profile_sh(ns: &[u8]) -> Hash32 {
+    index_scripthash(&[ns, PROFILE_KEY].concat())
+}
+
+/// The display name the keva methods show for `ns`, read as they read it: the latest profile
+/// put's JSON `displayName`, else the name it was registered with.
+fn shown_display_name(reader: &Reader, ns: &[u8]) -> String {
+    let (registration, latest) = reader.profile_entries(&profile_sh(ns)).unwrap();
+    let from_profile = match latest.as_ref().and_then(page_op) {
+        Some(KevaOp::Put { key, value, .. }) if key == PROFILE_KEY => profile_display_name(value),
+        _ => None,
+    };
+    from_profile.unwrap_or_else(|| match registration.as_ref().and_then(page_op) {
+        Some(KevaOp::Namespace { display_name, .. }) => {
+            String::from_utf8_lossy(display_name).into_owned()
+        }
+        _ => String::new(),
+    })
+}
 
 #[test]
 fn sync_matches_ground_truth_and_read_api_agrees() {
@@ -89,15 +112,19 @@ fn sync_matches_ground_truth_and_read_api_agrees() {
     assert!(truth.namespaces.len() >= 3, "the chain has keva activity");
     let mut seen_reactions = 0;
     for (ns, nt) in &truth.namespaces {
-        let profile = reader.namespace_profile(ns).unwrap().expect("registered");
+        // The profile history's first entry (the short code's height and position) is the
+        // registration, and it names the namespace.
+        let (registration, _) = reader.profile_entries(&profile_sh(ns)).unwrap();
+        let registration = registration.expect("registered");
         let first = &nt.events[0];
         let loc = reader.tx_location(&first.txid).unwrap().unwrap();
-        let h = loc.height.to_string();
         assert_eq!(
-            profile.short_code,
-            format!("{}{h}{}", h.len(), loc.position)
+            (registration.item.height, registration.position),
+            (loc.height, loc.position)
         );
-        assert!(!profile.display_name.is_empty());
+        assert!(
+            matches!(page_op(&registration), Some(KevaOp::Namespace { display_name, .. }) if !display_name.is_empty())
+        );
         let sh = index_scripthash(ns);
         let all = reader.history(&sh, 1 << 20).unwrap();
         assert_eq!(
@@ -249,8 +276,7 @@ fn operator_views_answer_what_the_operator_types() {
         )
         .unwrap();
     assert_eq!(registered.as_bytes(), nt.display_name.as_slice());
-    let profile = reader.namespace_profile(ns).unwrap().unwrap();
-    assert_eq!(display.as_bytes(), profile.display_name.as_slice());
+    assert_eq!(display, shown_display_name(&reader, ns));
     let latest: Vec<(i64, String)> = conn
         .prepare("SELECT tx_num, op FROM keva_latest LIMIT 5")
         .unwrap()

@@ -8,13 +8,16 @@ pub mod analyze;
 pub mod blockfiles;
 pub mod generator;
 mod http;
+mod lie;
 pub mod node;
 mod rpc;
+mod serve;
 pub mod state;
 pub mod truth;
 pub mod wallet;
 
 pub use generator::{GenConfig, Shape};
+pub use lie::Lie;
 pub use node::{NodeState, Settings};
 pub use state::Reject;
 pub use truth::Truth;
@@ -22,14 +25,15 @@ pub use wallet::AddrKind;
 
 use crate::chain::{Hash32, Network, Transaction, TxOut};
 use base64::Engine as _;
+use lie::{forge, Forgery};
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serve::{handle, Slots};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A misbehaviour the stand-in can be told to show, to test retries and timeouts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,27 +48,6 @@ pub enum Fault {
     Truncate,
     /// Close the connection without answering.
     Close,
-}
-
-/// A lie about one block of the active chain, told until cleared, so tests can check that a
-/// follower refuses bad data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lie {
-    /// `getblock` serves the block with its coinbase changed: the merkle root no longer matches.
-    BadMerkleRoot,
-    /// The block is announced (`getblockhash`, `getbestblockhash`) and served with a header
-    /// naming a previous block that is not the one below it.
-    BadPrevHash,
-    /// `getblock` serves a block whose header does not hash to the hash asked for.
-    WrongHash,
-}
-
-/// A forged block: the hash announced for the lied-about height and the bytes served for it.
-struct Forgery {
-    height: u32,
-    lie: Lie,
-    announced: String,
-    served: String,
 }
 
 /// How to start a stand-in.
@@ -120,44 +103,6 @@ impl Default for DevNodeConfig {
 
 /// kevacoind's default `rpcthreads`: requests beyond this many wait for a free thread.
 const RPC_THREADS: usize = 4;
-
-/// A counting semaphore: the node's RPC worker threads.
-struct Slots {
-    free: Mutex<usize>,
-    freed: parking_lot::Condvar,
-}
-
-impl Slots {
-    fn acquire(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock();
-        while *free == 0 {
-            self.freed.wait(&mut free);
-        }
-        *free -= 1;
-        SlotGuard(self)
-    }
-}
-
-struct SlotGuard<'a>(&'a Slots);
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock() += 1;
-        self.0.freed.notify_one();
-    }
-}
-
-/// Keeps one core busy for `cost`, as the node's proof-of-work re-hash does.
-fn burn(cost: Duration) {
-    let end = Instant::now() + cost;
-    let mut h = [0u8; 32];
-    while Instant::now() < end {
-        for _ in 0..32 {
-            h = crate::chain::hash::sha256(&h);
-        }
-    }
-    std::hint::black_box(h);
-}
 
 struct FaultState {
     fault: Option<Fault>,
@@ -512,230 +457,5 @@ impl DevNode {
 impl Drop for DevNode {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Builds the lie about the block at `height` from the block there now.
-fn forge(state: &NodeState, height: u32, lie: Lie) -> Result<Forgery, String> {
-    use crate::chain::hash::{hash_to_hex, to_hex};
-    use crate::chain::header::Header;
-    if height == 0 {
-        return Err("the genesis block cannot be lied about".into());
-    }
-    let mut block = state
-        .chain
-        .block(height)
-        .ok_or_else(|| format!("no block at height {height}"))?;
-    let real = block.header.hash();
-    let h = &block.header;
-    let rebuild = |prev: Hash32, time: u32| {
-        Header::build(
-            h.version(),
-            prev,
-            h.merkle_root(),
-            time,
-            h.bits(),
-            h.height(),
-            h.cn_fields(),
-        )
-    };
-    let header = match lie {
-        Lie::BadMerkleRoot => {
-            block.txs[0].outputs[0].value ^= 1;
-            None
-        }
-        Lie::WrongHash => Some(rebuild(h.prev_hash(), h.time().wrapping_add(1))),
-        Lie::BadPrevHash => {
-            let mut prev = h.prev_hash();
-            prev[0] ^= 0xff;
-            Some(rebuild(prev, h.time()))
-        }
-    };
-    if let Some(header) = header {
-        block.header = header;
-    }
-    let announced = match lie {
-        Lie::BadPrevHash => block.header.hash(),
-        Lie::BadMerkleRoot | Lie::WrongHash => real,
-    };
-    Ok(Forgery {
-        height,
-        lie,
-        announced: hash_to_hex(&announced),
-        served: to_hex(&block.serialize()),
-    })
-}
-
-/// The forged answer to `method`, when the current lie covers it.
-fn lie_answer(shared: &Shared, method: &str, params: &[Value]) -> Option<Value> {
-    let lie = shared.lie.lock();
-    let f = lie.as_ref()?;
-    match method {
-        "getblock" => {
-            let asked = params.first()?.as_str()?;
-            let verbosity = params.get(1).and_then(Value::as_u64).unwrap_or(1);
-            (asked == f.announced && verbosity == 0).then(|| json!(f.served))
-        }
-        "getblockhash" if f.lie == Lie::BadPrevHash => {
-            (params.first()?.as_u64()? == u64::from(f.height)).then(|| json!(f.announced))
-        }
-        "getbestblockhash" if f.lie == Lie::BadPrevHash => {
-            let tip = shared.state.lock().chain.height();
-            (tip == f.height).then(|| json!(f.announced))
-        }
-        _ => None,
-    }
-}
-
-/// Counts a `getblock` answer against the height of the block asked for.
-fn count_served(shared: &Shared, state: &NodeState, params: &[Value]) {
-    let height = params
-        .first()
-        .and_then(Value::as_str)
-        .and_then(|h| crate::chain::hash::hash_from_hex(h).ok())
-        .and_then(|h| state.chain.height_of(&h));
-    if let Some(h) = height {
-        let mut served = shared.served.lock();
-        if served.len() <= h as usize {
-            served.resize(h as usize + 1, 0);
-        }
-        served[h as usize] += 1;
-    }
-}
-
-fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
-    json!({"result": null, "error": {"code": code, "message": message}, "id": id})
-}
-
-fn handle(shared: &Shared, req: &http::Request) -> http::Response {
-    let full = |status: u16, body: Vec<u8>| http::Response::Full {
-        status,
-        body,
-        extra_headers: Vec::new(),
-    };
-    let authorized = req
-        .authorization
-        .as_ref()
-        .is_some_and(|a| shared.auth.iter().any(|ok| ok == a));
-    if !authorized {
-        return http::Response::Full {
-            status: 401,
-            body: Vec::new(),
-            extra_headers: vec![("WWW-Authenticate", "Basic realm=\"jsonrpc\"".into())],
-        };
-    }
-    if req.method != "POST" {
-        return full(405, b"JSONRPC server handles only POST requests".to_vec());
-    }
-    let parsed: Value = match serde_json::from_slice(&req.body) {
-        Ok(v) => v,
-        Err(_) => {
-            return full(
-                500,
-                rpc_error(&Value::Null, -32700, "Parse error")
-                    .to_string()
-                    .into_bytes(),
-            )
-        }
-    };
-    let is_dev = |v: &Value| v["method"].as_str().is_some_and(|m| m.starts_with("dev_"));
-    let control = match &parsed {
-        Value::Array(items) => !items.is_empty() && items.iter().all(is_dev),
-        v => is_dev(v),
-    };
-    let _thread = (!control).then(|| shared.rpc_threads.acquire());
-    if !control {
-        let fault = {
-            let mut f = shared.faults.lock();
-            if f.remaining > 0 {
-                f.remaining -= 1;
-                f.fault.clone()
-            } else {
-                None
-            }
-        };
-        match fault {
-            Some(Fault::Http500) => return full(500, b"internal error (injected)".to_vec()),
-            Some(Fault::Delay(d)) => std::thread::sleep(d),
-            Some(Fault::WarmingUp) => {
-                return full(
-                    500,
-                    rpc_error(&Value::Null, -28, "Loading block index...")
-                        .to_string()
-                        .into_bytes(),
-                )
-            }
-            Some(Fault::Truncate) => {
-                let (status, body) = answer(shared, &parsed);
-                return http::Response::Truncated { status, body };
-            }
-            Some(Fault::Close) => return http::Response::Close,
-            None => {}
-        }
-    }
-    let (status, body) = answer(shared, &parsed);
-    full(status, body)
-}
-
-/// Answers a single or batch request: (HTTP status, body).
-fn answer(shared: &Shared, parsed: &Value) -> (u16, Vec<u8>) {
-    match parsed {
-        Value::Array(items) => {
-            let out: Vec<Value> = items.iter().map(|item| one(shared, item).1).collect();
-            (200, Value::Array(out).to_string().into_bytes())
-        }
-        single => {
-            let (status, v) = one(shared, single);
-            (status, v.to_string().into_bytes())
-        }
-    }
-}
-
-fn one(shared: &Shared, req: &Value) -> (u16, Value) {
-    let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = req.get("method").and_then(Value::as_str) else {
-        return (400, rpc_error(&id, -32600, "Method must be a string"));
-    };
-    let params: Vec<Value> = match req.get("params") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return (500, rpc_error(&id, -32600, "Params must be an array")),
-    };
-    if let Some(v) = lie_answer(shared, method, &params) {
-        return (200, json!({"result": v, "error": null, "id": id}));
-    }
-    if method == "getblock" && !shared.read_cost.is_zero() {
-        let _chain = shared.cs_main.lock();
-        burn(shared.read_cost);
-    }
-    let result = {
-        let mut state = shared.state.lock();
-        let result = rpc::dispatch(&mut state, method, &params);
-        if method == "getblock" && result.is_ok() {
-            count_served(shared, &state, &params);
-        }
-        result
-    };
-    match result {
-        Ok((v, effect)) => {
-            match effect {
-                rpc::Effect::None => {}
-                rpc::Effect::Fault(fr) => {
-                    let mut f = shared.faults.lock();
-                    f.remaining = if fr.fault.is_some() { fr.count } else { 0 };
-                    f.fault = fr.fault;
-                }
-                rpc::Effect::Stop => shared.stop.store(true, Ordering::SeqCst),
-            }
-            (200, json!({"result": v, "error": null, "id": id}))
-        }
-        Err(r) => {
-            let status = match r.code {
-                -32600 => 400,
-                -32601 => 404,
-                _ => 500,
-            };
-            (status, rpc_error(&id, r.code, &r.message))
-        }
     }
 }

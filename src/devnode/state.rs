@@ -4,10 +4,16 @@
 //! mainnet-shaped chain of a million blocks fits in tens of megabytes.
 
 use super::analyze::{analyze, TxMeta};
-use crate::chain::hash::{from_hex, sha256d};
+use crate::chain::hash::from_hex;
 use crate::chain::merkle::merkle_root;
-use crate::chain::{Block, Hash32, Header, Network, OutPoint, Transaction, TxIn, TxOut};
+use crate::chain::{Block, Hash32, Header, Network, OutPoint, Transaction, TxOut};
 use std::collections::HashMap;
+
+pub use coinbase::{coinbase, subsidy};
+use hash_index::HashIndex;
+
+mod coinbase;
+mod hash_index;
 
 /// nBits of every generated block (regtest's proof-of-work limit).
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
@@ -17,16 +23,6 @@ pub const BLOCK_VERSION: i32 = 0x2000_0000;
 pub const BLOCK_SPACING: u32 = 120;
 /// Satoshis per KVA.
 pub const COIN: u64 = 100_000_000;
-
-/// Block subsidy at `height`: 500 KVA halving every 1,050,000 blocks, like mainnet.
-pub fn subsidy(height: u32) -> u64 {
-    let halvings = height / 1_050_000;
-    if halvings >= 64 {
-        0
-    } else {
-        (500 * COIN) >> halvings
-    }
-}
 
 /// A node error answered to a client: code and message as kevacoind words them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,48 +87,6 @@ pub enum Found {
     },
     /// In the mempool.
     Mempool(Box<MempoolEntry>),
-}
-
-/// hash → height, keyed by the first 8 bytes of the hash (with an exact map for collisions)
-/// so a million entries cost about 16 bytes each; callers verify candidates.
-#[derive(Default)]
-struct HashIndex {
-    by_prefix: HashMap<u64, u32>,
-    overflow: HashMap<Hash32, u32>,
-}
-
-fn prefix(txid: &Hash32) -> u64 {
-    u64::from_le_bytes(txid[..8].try_into().unwrap_or([0; 8]))
-}
-
-impl HashIndex {
-    fn insert(&mut self, txid: &Hash32, height: u32) {
-        let p = prefix(txid);
-        if let std::collections::hash_map::Entry::Vacant(e) = self.by_prefix.entry(p) {
-            e.insert(height);
-        } else {
-            self.overflow.insert(*txid, height);
-        }
-    }
-
-    fn remove(&mut self, txid: &Hash32, height: u32) {
-        if self.overflow.remove(txid).is_none()
-            && self.by_prefix.get(&prefix(txid)) == Some(&height)
-        {
-            self.by_prefix.remove(&prefix(txid));
-        }
-    }
-
-    fn candidates(&self, txid: &Hash32) -> Vec<u32> {
-        let mut v = Vec::with_capacity(2);
-        if let Some(h) = self.overflow.get(txid) {
-            v.push(*h);
-        }
-        if let Some(h) = self.by_prefix.get(&prefix(txid)) {
-            v.push(*h);
-        }
-        v
-    }
 }
 
 /// The chain, the indexes over it and the mempool.
@@ -604,76 +558,4 @@ impl Chain {
             .filter(|b| matches!(b.body, Body::Full(_)))
             .count()
     }
-}
-
-/// A coinbase: BIP34 height push and a tag in scriptSig; with a witness commitment output
-/// (and the reserved-value witness) when the block carries witness transactions.
-pub fn coinbase(
-    height: u32,
-    payee: &[u8],
-    value: u64,
-    tag: u32,
-    witness_root: Option<Hash32>,
-) -> Transaction {
-    let mut script_sig = Vec::with_capacity(12);
-    push_script_num(&mut script_sig, height as i64);
-    super::analyze::push(&mut script_sig, &tag.to_le_bytes());
-    let mut outputs = vec![TxOut {
-        value,
-        script_pubkey: payee.to_vec(),
-    }];
-    let mut witness = Vec::new();
-    if let Some(root) = witness_root {
-        let reserved = [0u8; 32];
-        let commitment = sha256d(&[root, reserved].concat());
-        let mut script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
-        script.extend_from_slice(&commitment);
-        outputs.push(TxOut {
-            value: 0,
-            script_pubkey: script,
-        });
-        witness.push(reserved.to_vec());
-    }
-    Transaction {
-        version: 1,
-        inputs: vec![TxIn {
-            prevout: OutPoint {
-                txid: [0; 32],
-                vout: u32::MAX,
-            },
-            script_sig,
-            sequence: u32::MAX,
-            witness,
-        }],
-        outputs,
-        lock_time: 0,
-    }
-}
-
-/// `CScript() << n`: OP_0, OP_1..OP_16, or a minimal little-endian number push.
-fn push_script_num(out: &mut Vec<u8>, n: i64) {
-    if n == 0 {
-        out.push(0x00);
-        return;
-    }
-    if (1..=16).contains(&n) {
-        out.push(0x50 + n as u8);
-        return;
-    }
-    let neg = n < 0;
-    let mut abs = n.unsigned_abs();
-    let mut bytes = Vec::new();
-    while abs > 0 {
-        bytes.push((abs & 0xff) as u8);
-        abs >>= 8;
-    }
-    if bytes.last().is_some_and(|b| b & 0x80 != 0) {
-        bytes.push(if neg { 0x80 } else { 0 });
-    } else if neg {
-        if let Some(b) = bytes.last_mut() {
-            *b |= 0x80;
-        }
-    }
-    out.push(bytes.len() as u8);
-    out.extend_from_slice(&bytes);
 }

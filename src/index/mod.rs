@@ -7,6 +7,7 @@
 //! [`read::Reader`].
 
 pub mod db;
+mod keva_rows;
 pub mod prefetch;
 pub mod prepared;
 pub mod read;

@@ -1,7 +1,8 @@
 //! The sync thread: keeps the index equal to the node's best chain. It compares its tip with the
 //! node, follows reorgs (rollback and the new branch in one transaction), writes many blocks per
 //! transaction during initial sync and one per transaction at the tip, logs progress, and
-//! announces every commit.
+//! announces every commit. `fork` finds where the index and the node part, `progress` writes
+//! the progress line.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,10 +13,13 @@ use crossbeam_channel::Sender;
 use super::prefetch::{Prefetcher, Sources};
 use super::writer::{Touched, Writer};
 use super::{Error, Result, REORG_LIMIT};
-use crate::chain::OutPoint;
-use crate::chain::{hash::hash_to_hex, Hash32};
+use crate::chain::{Hash32, OutPoint};
 use crate::daemon::{BlockFiles, Daemon};
 use crate::mempool::Mempool;
+use progress::Progress;
+
+mod fork;
+mod progress;
 
 /// Where log lines go (the server passes its logger; tests pass a silent one).
 pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -497,76 +501,6 @@ impl Syncer {
         }
         Ok(())
     }
-
-    /// Why `block` cannot be applied on the indexed tip, when the node sent one that does not
-    /// continue it (a lying node, or its chain changed between two calls).
-    fn refusal(&self, block: &super::prepared::PreparedBlock) -> Option<Error> {
-        let s = self.writer.state();
-        let shown = hash_to_hex(&block.hash);
-        if i64::from(block.height) != s.height + 1 {
-            return Some(Error::new(format!(
-                "refused block {shown} from the node: it came for height {} but the index \
-                 expects {}",
-                block.height,
-                s.height + 1
-            )));
-        }
-        let prev = block.block.header.prev_hash();
-        match s.hash {
-            Some(tip) if tip != prev => Some(Error::new(format!(
-                "refused block {shown} at height {} from the node: its previous block is {} \
-                 but the index has {} at height {}",
-                block.height,
-                hash_to_hex(&prev),
-                hash_to_hex(&tip),
-                s.height
-            ))),
-            _ => None,
-        }
-    }
-
-    /// The highest height where the index and the node agree (-1 for an empty index).
-    fn find_fork(&self, node_height: u32) -> std::result::Result<i64, SyncError> {
-        let ours = self.writer.state().height;
-        if ours < 0 {
-            return Ok(-1);
-        }
-        let mut top = ours.min(i64::from(node_height));
-        let mut window = 16i64;
-        let limit = i64::from(self.config.reorg_limit) + 1;
-        loop {
-            let lo = (top - window + 1).max(0);
-            let count = (top - lo + 1) as u32;
-            let theirs = self
-                .daemon
-                .block_hashes(lo as u32, count)
-                .map_err(node_err)?;
-            let mine = self
-                .writer
-                .block_hashes(lo, i64::from(count))
-                .map_err(write_err)?;
-            for h in (lo..=top).rev() {
-                let i = (h - lo) as usize;
-                if mine.get(i).is_some() && mine.get(i) == theirs.get(i) {
-                    return Ok(h);
-                }
-            }
-            if lo == 0 {
-                return Err(SyncError::Fatal(Error::new(format!(
-                    "the node's genesis block {} differs from the index's: the index belongs to another chain; \
-                     delete {} and resync",
-                    theirs.first().map(hash_to_hex).unwrap_or_default(),
-                    self.writer.path().display()
-                ))));
-            }
-            if ours - lo > limit {
-                // Deeper than allowed: report the depth seen so far; the caller stops.
-                return Ok(lo - 1);
-            }
-            top = lo - 1;
-            window *= 2;
-        }
-    }
 }
 
 /// Why a sync round failed: the node (retry later) or something retrying cannot fix.
@@ -601,87 +535,4 @@ fn write_err(e: Error) -> SyncError {
 
 fn node_err(e: crate::daemon::Error) -> SyncError {
     SyncError::Node(Error::new(e.to_string()))
-}
-
-/// Rate and ETA bookkeeping for the progress line.
-struct Progress {
-    log: LogFn,
-    every: Duration,
-    target: u32,
-    start: Instant,
-    last: Instant,
-    last_blocks: u64,
-    last_txs: u64,
-    blocks: u64,
-    txs: u64,
-    height: u32,
-    first: u32,
-}
-
-impl Progress {
-    fn new(first: u32, target: u32, config: &SyncConfig) -> Progress {
-        let now = Instant::now();
-        Progress {
-            log: Arc::clone(&config.log),
-            every: config.progress_interval,
-            target,
-            start: now,
-            last: now,
-            last_blocks: 0,
-            last_txs: 0,
-            blocks: 0,
-            txs: 0,
-            height: first.saturating_sub(1),
-            first,
-        }
-    }
-
-    fn advance(&mut self, height: u32, txs: usize) {
-        self.blocks += 1;
-        self.txs += txs as u64;
-        self.height = height;
-        let dt = self.last.elapsed();
-        if dt >= self.every {
-            let secs = dt.as_secs_f64();
-            let bps = (self.blocks - self.last_blocks) as f64 / secs;
-            let tps = (self.txs - self.last_txs) as f64 / secs;
-            let overall = self.blocks as f64 / self.start.elapsed().as_secs_f64();
-            let left = f64::from(self.target.saturating_sub(height));
-            let eta = if overall > 0.0 { left / overall } else { 0.0 };
-            (self.log)(&format!(
-                "sync: height {height} / {} ({:.1}%), {bps:.0} blocks/s, {tps:.0} tx/s, ETA {}",
-                self.target,
-                100.0 * f64::from(height.saturating_sub(self.first) + 1)
-                    / f64::from(self.target.saturating_sub(self.first) + 1),
-                format_eta(eta)
-            ));
-            self.last = Instant::now();
-            self.last_blocks = self.blocks;
-            self.last_txs = self.txs;
-        }
-    }
-
-    fn done(&self) {
-        let secs = self.start.elapsed().as_secs_f64();
-        if self.blocks > 0 && secs >= self.every.as_secs_f64() {
-            (self.log)(&format!(
-                "sync: reached height {} ({} blocks, {} txs in {secs:.1}s, {:.0} tx/s)",
-                self.height,
-                self.blocks,
-                self.txs,
-                self.txs as f64 / secs
-            ));
-        }
-    }
-}
-
-fn format_eta(secs: f64) -> String {
-    let s = secs.round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
 }

@@ -9,9 +9,18 @@
 //! [`Pending::offer`], and reads exactly the header's bytes once it is complete, so whatever
 //! follows (a TLS handshake, an HTTP upgrade, JSON-RPC lines) stays in the socket for the
 //! usual path.
+//!
+//! The text (v1) header is read here, the binary one in `v2`; `trusted` holds the list of
+//! balancers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+pub use trusted::TrustedProxies;
+use v2::parse_v2;
+
+mod trusted;
+mod v2;
 
 /// The first 12 bytes of a version 2 header.
 pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
@@ -24,9 +33,6 @@ pub const MAX_HEADER: usize = 4096;
 /// How long a trusted proxy has to send its header (the specification asks for at least 3 s,
 /// to cover one TCP retransmission).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// PP2_TYPE_CRC32C: a checksum of the whole header, verified when present.
-const TLV_CRC32C: u8 = 0x03;
 
 /// A complete, valid PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,216 +159,6 @@ fn port(s: &str) -> Option<u16> {
     s.parse().ok()
 }
 
-/// The binary header: signature, version and command, family and transport, length, then the
-/// addresses and TLVs.
-fn parse_v2(bytes: &[u8]) -> Parse {
-    if let Some(&ver_cmd) = bytes.get(12) {
-        if ver_cmd >> 4 != 2 {
-            return invalid(format!(
-                "PROXY v2: version {} (only 2 exists)",
-                ver_cmd >> 4
-            ));
-        }
-        if ver_cmd & 0x0F > 1 {
-            return invalid(format!("PROXY v2: unknown command {}", ver_cmd & 0x0F));
-        }
-    }
-    if let Some(&fam) = bytes.get(13) {
-        if !matches!(fam, 0x00 | 0x11 | 0x12 | 0x21 | 0x22 | 0x31 | 0x32) {
-            return invalid(format!("PROXY v2: unknown family and transport {fam:#04x}"));
-        }
-    }
-    if bytes.len() < 16 {
-        return Parse::NeedMore;
-    }
-    let total = 16 + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
-    if total > MAX_HEADER {
-        return invalid(format!(
-            "PROXY v2: a header of {total} bytes (at most {MAX_HEADER} are accepted)"
-        ));
-    }
-    if bytes.len() < total {
-        return Parse::NeedMore;
-    }
-    let local = bytes[12] & 0x0F == 0;
-    let fam = bytes[13];
-    let body = &bytes[16..total];
-    let addresses = match fam >> 4 {
-        0 => 0,
-        1 => 12,
-        2 => 36,
-        _ => 216,
-    };
-    if body.len() < addresses {
-        return invalid(format!(
-            "PROXY v2: {} address bytes where family {fam:#04x} needs {addresses}",
-            body.len()
-        ));
-    }
-    if let Err(why) = check_tlvs(&bytes[..total], 16 + addresses) {
-        return invalid(format!("PROXY v2: {why}"));
-    }
-    let source = match fam {
-        _ if local => None,
-        0x11 => {
-            let ip: [u8; 4] = body[0..4].try_into().unwrap_or_default();
-            Some(SocketAddr::new(
-                IpAddr::from(ip),
-                u16::from_be_bytes([body[8], body[9]]),
-            ))
-        }
-        0x21 => {
-            let ip: [u8; 16] = body[0..16].try_into().unwrap_or_default();
-            Some(SocketAddr::new(
-                IpAddr::from(ip),
-                u16::from_be_bytes([body[32], body[33]]),
-            ))
-        }
-        0x12 | 0x22 | 0x32 => {
-            return invalid("PROXY v2: a UDP (DGRAM) connection announced on a TCP one")
-        }
-        // UNSPEC and UNIX sockets carry no IP address: the connection's own is kept.
-        _ => None,
-    };
-    Parse::Done(Header { version: 2, source }, total)
-}
-
-/// Walks the TLVs after the addresses (each whole, none past the end) and verifies a CRC32C.
-fn check_tlvs(header: &[u8], start: usize) -> Result<(), String> {
-    let mut at = start;
-    while at < header.len() {
-        if header.len() - at < 3 {
-            return Err(format!(
-                "{} stray bytes after the last TLV",
-                header.len() - at
-            ));
-        }
-        let kind = header[at];
-        let len = usize::from(u16::from_be_bytes([header[at + 1], header[at + 2]]));
-        let value = at + 3;
-        if value + len > header.len() {
-            return Err(format!(
-                "TLV {kind:#04x} of {len} bytes runs past the header's end"
-            ));
-        }
-        if kind == TLV_CRC32C {
-            if len != 4 {
-                return Err(format!("a CRC32C TLV of {len} bytes (4 expected)"));
-            }
-            let sent = u32::from_be_bytes(header[value..value + 4].try_into().unwrap_or_default());
-            let crc = crc32c(
-                crc32c(crc32c(!0, &header[..value]), &[0; 4]),
-                &header[value + 4..],
-            );
-            if !crc != sent {
-                return Err(format!(
-                    "CRC32C {sent:08x} does not match the header ({:08x})",
-                    !crc
-                ));
-            }
-        }
-        at = value + len;
-    }
-    Ok(())
-}
-
-/// Continues a CRC32C (Castagnoli, RFC 4960 appendix B) over `data`; start from `!0` and
-/// invert the result.
-fn crc32c(mut crc: u32, data: &[u8]) -> u32 {
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
-/// `PROXY_PROTOCOL_FROM`: addresses and CIDR ranges of the proxies whose connections begin with
-/// a PROXY header (and must).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
-
-impl TrustedProxies {
-    /// Reads a comma- or space-separated list such as `10.0.0.5, 192.168.1.0/24, fd00::/8`;
-    /// the error names the entry and how to write it.
-    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
-        let mut ranges = Vec::new();
-        for entry in list
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            let (ip, bits) = match entry.split_once('/') {
-                Some((ip, bits)) => (ip, Some(bits)),
-                None => (entry, None),
-            };
-            let ip: IpAddr = ip.parse().map_err(|_| {
-                format!(
-                    "{entry:?} is not an IP address or CIDR range (e.g. 10.0.0.5 or 10.0.0.0/24)"
-                )
-            })?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let bits = match bits {
-                None => max,
-                Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
-                    format!("{entry:?}: the prefix length must be a number from 0 to {max}")
-                })?,
-            };
-            // An IPv4 range written in IPv6's mapped form matches as IPv4, as peers do.
-            let (ip, bits) = match ip {
-                IpAddr::V6(v6) if bits >= 96 => v6
-                    .to_ipv4_mapped()
-                    .map_or((ip, bits), |v4| (IpAddr::V4(v4), bits - 96)),
-                _ => (ip, bits),
-            };
-            let network = masked(ip, bits);
-            if network != ip {
-                return Err(format!(
-                    "{entry:?} has bits set beyond its /{bits} prefix; did you mean {network}/{bits}?"
-                ));
-            }
-            ranges.push((ip, bits));
-        }
-        Ok(TrustedProxies(ranges))
-    }
-
-    /// True when nothing is trusted (the PROXY protocol is off).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether a connection from `ip` must begin with a PROXY header. IPv4 peers of a
-    /// dual-stack listener (`::ffff:a.b.c.d`) match IPv4 entries.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.0
-            .iter()
-            .any(|&(net, bits)| net.is_ipv4() == ip.is_ipv4() && masked(ip, bits) == net)
-    }
-}
-
-/// `ip` with every bit past the first `bits` cleared.
-fn masked(ip: IpAddr, bits: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).into())
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).into())
-        }
-    }
-}
-
 /// A connection from a trusted proxy whose header is not complete yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -441,6 +237,7 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
+    use super::v2::{crc32c, TLV_CRC32C};
     use super::*;
 
     fn v2(cmd: u8, fam: u8, body: &[u8]) -> Vec<u8> {
@@ -637,40 +434,6 @@ mod tests {
         assert_eq!(done(&header).1, header.len());
         header[at] ^= 1;
         assert!(refused(&header).contains("CRC32C"));
-    }
-
-    #[test]
-    fn crc32c_matches_the_standard_check_value() {
-        assert_eq!(!crc32c(!0, b"123456789"), 0xE306_9283);
-    }
-
-    #[test]
-    fn trusted_ranges_match_addresses_and_refuse_bad_entries() {
-        let t = TrustedProxies::parse("10.0.0.5, 192.168.1.0/24 fd00::/8,::1").unwrap();
-        for yes in [
-            "10.0.0.5",
-            "192.168.1.77",
-            "fd12::3",
-            "::1",
-            "::ffff:192.168.1.2",
-        ] {
-            assert!(t.contains(yes.parse().unwrap()), "{yes}");
-        }
-        for no in ["10.0.0.6", "192.168.2.1", "fe80::1", "127.0.0.1", "::2"] {
-            assert!(!t.contains(no.parse().unwrap()), "{no}");
-        }
-        assert!(TrustedProxies::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
-        assert!(TrustedProxies::parse(" , ").unwrap().is_empty());
-        let e = TrustedProxies::parse("10.0.0.5/24").unwrap_err();
-        assert!(e.contains("did you mean 10.0.0.0/24"), "{e}");
-        assert!(TrustedProxies::parse("10.0.0.0/33")
-            .unwrap_err()
-            .contains("0 to 32"));
-        assert!(TrustedProxies::parse("haproxy")
-            .unwrap_err()
-            .contains("\"haproxy\""));
     }
 
     #[test]

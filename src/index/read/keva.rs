@@ -3,11 +3,11 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::super::writer::{keva_op_from_parts, keva_op_from_row, stored_namespace};
+use super::super::keva_rows::{keva_op_from_parts, keva_op_from_row, stored_namespace};
 use super::super::{from_display, to_display, Result};
 use super::history::HistoryItem;
 use super::Reader;
-use crate::chain::keva::{index_scripthash, namespace_to_string, KevaOp, PROFILE_KEY};
+use crate::chain::keva::{index_scripthash, KevaOp};
 use crate::chain::Hash32;
 
 /// A keva operation with where it is.
@@ -49,15 +49,6 @@ pub struct KevaPageItem {
     pub namespace_id: String,
     /// Its confirmed replies, shares and likes.
     pub reactions: ReactionCounts,
-}
-
-/// What hashtag and reaction items show about a namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamespaceProfile {
-    /// `len(str(height)) ‖ height ‖ position` of the first entry of namespace ‖ `\x01_KEVA_NS_`.
-    pub short_code: String,
-    /// displayName of the latest profile put when it is JSON with one, else the registered name.
-    pub display_name: Vec<u8>,
 }
 
 /// The oldest and the newest entry of a namespace's profile history.
@@ -208,44 +199,6 @@ impl Reader {
         Ok(ns)
     }
 
-    /// Short code and display name of namespace `ns` (raw bytes); `None` when never registered.
-    pub fn namespace_profile(&self, ns: &[u8]) -> Result<Option<NamespaceProfile>> {
-        let sh = index_scripthash(&[ns, PROFILE_KEY].concat());
-        let Some(first) = self.history(&sh, 1)?.into_iter().next() else {
-            return Ok(None);
-        };
-        let position = self
-            .tx_location_of(first.tx_num)?
-            .map(|l| l.position)
-            .unwrap_or(0);
-        let height = first.height.to_string();
-        let short_code = format!("{}{height}{position}", height.len());
-        let registered: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached(
-                "SELECT key FROM keva_ops WHERE namespace = ?1 AND op = 208
-                 ORDER BY tx_num, vout LIMIT 1",
-            )?
-            .query_row([namespace_to_string(ns)], |r| r.get(0))
-            .optional()?;
-        let latest = self.history_page(&sh, None, 1)?;
-        let from_profile = match latest.first() {
-            Some(item) => match self.keva_op(item.tx_num)? {
-                Some(KevaRow {
-                    op: KevaOp::Put { key, value, .. },
-                    ..
-                }) if key == PROFILE_KEY => profile_display_name(&value),
-                _ => None,
-            },
-            None => None,
-        };
-        let display_name = from_profile.or(registered).unwrap_or_default();
-        Ok(Some(NamespaceProfile {
-            short_code,
-            display_name,
-        }))
-    }
-
     /// Whether an operator banned the keva content of `txid`.
     pub fn is_banned(&self, txid: &Hash32) -> Result<bool> {
         Ok(self
@@ -276,12 +229,4 @@ pub fn reaction_scripthash(txid: &Hash32, kind: u8) -> Hash32 {
     x.extend_from_slice(&[0, kind]);
     x.extend_from_slice(&to_display(txid));
     index_scripthash(&x)
-}
-
-/// displayName of a profile value, if it is JSON with a string displayName.
-fn profile_display_name(value: &[u8]) -> Option<Vec<u8>> {
-    let v: serde_json::Value = serde_json::from_slice(value).ok()?;
-    v.get("displayName")?
-        .as_str()
-        .map(|s| s.as_bytes().to_vec())
 }

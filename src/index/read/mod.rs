@@ -23,9 +23,7 @@ use crate::chain::Network;
 
 pub use chain::TxLocation;
 pub use history::{HistoryItem, Utxo};
-pub use keva::{
-    reaction_scripthash, KevaPageItem, KevaRow, NamespaceProfile, ProfileEntries, ReactionCounts,
-};
+pub use keva::{reaction_scripthash, KevaPageItem, KevaRow, ProfileEntries, ReactionCounts};
 pub use outputs::{OutputInfo, TxSummary};
 
 /// A read-only view of the index for one thread.

@@ -1,0 +1,75 @@
+//! The catalogue of variables: every one the server reads (for `--help`), and the ElectrumX
+//! ones it knows but does not use (for warnings).
+
+/// ElectrumX variables that no longer exist; setting one is a mistake worth a warning.
+pub(super) const OBSOLETE: &[&str] = &[
+    "MAX_SUBSCRIPTIONS",
+    "MAX_SUBS",
+    "MAX_SESSION_SUBS",
+    "BANDWIDTH_LIMIT",
+    "HOST",
+    "TCP_PORT",
+    "SSL_PORT",
+    "RPC_HOST",
+    "RPC_PORT",
+    "REPORT_HOST",
+    "REPORT_TCP_PORT",
+    "REPORT_SSL_PORT",
+    "REPORT_HOST_TOR",
+    "REPORT_TCP_PORT_TOR",
+    "REPORT_SSL_PORT_TOR",
+];
+
+/// ElectrumX variables accepted for compatibility that change nothing here.
+pub(super) const IGNORED: &[&str] = &[
+    "ALLOW_ROOT",
+    "EVENT_LOOP_POLICY",
+    "FORCE_PROXY",
+    "TOR_PROXY_HOST",
+    "TOR_PROXY_PORT",
+    "TOR_BANNER_FILE",
+    "BLACKLIST_URL",
+    "DAEMON_POLL_INTERVAL_BLOCKS",
+    "DAEMON_POLL_INTERVAL_MEMPOOL",
+];
+
+/// Every variable the server reads, with its default and meaning, for `--help`.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("DB_DIRECTORY", "(required)", "directory holding the SQLite index (index.db)"),
+    ("DAEMON_URL", "(required)", "kevacoind RPC URL(s), comma-separated for failover: http://user:pass@host:9337/ (no credentials: the node's .cookie file)"),
+    ("COIN", "Kevacoin", "must be Kevacoin"),
+    ("NET", "mainnet", "mainnet, testnet or regtest"),
+    ("SERVICES", "(none)", "services to run, e.g. tcp://:50001,ssl://:50002,wss://:50004,rpc://127.0.0.1:8000"),
+    ("REPORT_SERVICES", "(none)", "services announced to peers and in server.features"),
+    ("SSL_CERTFILE", "", "PEM certificate chain, required for ssl/wss (re-read when it changes)"),
+    ("SSL_KEYFILE", "", "PEM private key (RSA or ECDSA), required for ssl/wss"),
+    ("PEER_DISCOVERY", "on", "on, self or off"),
+    ("PEER_ANNOUNCE", "yes", "announce this server to its peers (empty disables)"),
+    ("BANNER_FILE", "", "file whose text server.banner returns ($SERVER_VERSION etc. substituted)"),
+    ("DONATION_ADDRESS", "", "returned by server.donation_address"),
+    ("MAX_SEND", "10000000", "largest response in bytes; larger ones become an error"),
+    ("MAX_RECV", "1000000", "largest request line in bytes"),
+    ("MAX_SESSIONS", "1000", "most concurrent client sessions (lowered to fit the open-file limit)"),
+    ("COST_SOFT_LIMIT", "1000", "session cost above which requests are slowed (0 disables)"),
+    ("COST_HARD_LIMIT", "10000", "session cost above which the session is disconnected (0 disables)"),
+    ("REQUEST_SLEEP", "2500", "milliseconds of delay per request at the hard limit"),
+    ("INITIAL_CONCURRENT", "10", "requests a session may have in flight before slowing"),
+    ("REQUEST_TIMEOUT", "30", "seconds a request may run before it fails"),
+    ("SESSION_TIMEOUT", "600", "seconds of silence after which a session is closed"),
+    ("BANDWIDTH_UNIT_COST", "5000", "bytes sent that cost one unit"),
+    ("REORG_LIMIT", "800", "deepest chain reorganisation followed without a resync"),
+    ("CACHE_MB", "1200", "memory for the SQLite page cache in MB (capped at 16: more does not help)"),
+    ("LOG_LEVEL", "info", "error, warning, info or debug"),
+    ("ANON_LOGS", "", "non-empty hides client IP addresses in logs"),
+    ("LOG_SESSIONS", "3600", "seconds between session summaries in the log (0 disables)"),
+    ("DROP_CLIENT", "", "regular expression: wallets whose server.version name starts with a match are refused"),
+    ("BANNED_HASHTAGS", "", "comma-separated hashtags whose pages stay empty"),
+    ("DB_ENGINE", "", "accepted for compatibility; the index is always SQLite"),
+    ("WORKERS", "2 x cores", "worker threads answering requests"),
+    ("MEMPOOL_POLL_MS", "1000", "milliseconds between mempool polls of the node"),
+    ("METRICS_PORT", "", "PORT or ADDRESS:PORT (default address 127.0.0.1): /metrics (Prometheus) and /health (load balancers)"),
+    ("PROXY_PROTOCOL_FROM", "", "addresses or CIDR ranges of load balancers that send a PROXY protocol header (comma-separated)"),
+    ("DAEMON_DIR", "~/.kevacoin", "the node's data directory: its .cookie and blocks/ (under testnet8/ or regtest/ for those networks)"),
+    ("BLOCK_FILES", "on", "on: the initial sync reads the node's blocks/blk*.dat when readable (off: RPC only)"),
+    ("DAEMON_PARALLELISM", "4", "concurrent getblock calls when blocks come over RPC (kevacoind's rpcthreads)"),
+];
