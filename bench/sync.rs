@@ -7,8 +7,9 @@
 //! - from the block files: the real `keva-electrum` binary syncing the whole chain with
 //!   `DAEMON_DIR` pointing at the stand-in's `blk*.dat` files (blocks/s, tx/s, peak RSS, the
 //!   scan, the split between files and RPC);
-//! - over RPC at the stand-in's block-read cost (`BLOCK_FILES=off`, 4 parallel calls), timed over
-//!   KEVA_BENCH_RPC_SECS, beside what the stand-in serves to 4 parallel `getblock` callers;
+//! - over RPC at the stand-in's block-read cost (`BLOCK_FILES=off`, the default 2 parallel
+//!   calls), timed over KEVA_BENCH_RPC_SECS, beside what the stand-in serves to 4 parallel
+//!   `getblock` callers;
 //! - the time both paths need for this chain and for Kevacoin mainnet (1,800,000 blocks);
 //! - index only: the same blocks already in memory, applied by the index writer alone.
 
@@ -135,7 +136,7 @@ fn from_block_files(url: &str, datadir: &str, blocks: u32) -> f64 {
 /// line for `secs`; returns blocks/s.
 fn over_rpc(url: &str, secs: u32) -> f64 {
     let dir = TempDir::new("sync-rpc");
-    let env = [("BLOCK_FILES", "off"), ("DAEMON_PARALLELISM", "4")];
+    let env = [("BLOCK_FILES", "off")];
     let (mut server, _addr) = start_server(url, &dir.0, &env);
     let sampler = RssWatch::start(server.pid());
     server.wait_for("sync: height", Duration::from_secs(600));
@@ -156,7 +157,7 @@ fn over_rpc(url: &str, secs: u32) -> f64 {
     // Transactions per block of the part of the chain synced, from the index.
     let (height, txs) = index_counts(&dir.0.join("index.db"));
     let per_block = txs as f64 / (height + 1).max(1) as f64;
-    println!("  over RPC at the stand-in's block-read cost (BLOCK_FILES=off, 4 parallel calls):");
+    println!("  over RPC at the stand-in's block-read cost (BLOCK_FILES=off, 2 parallel calls):");
     println!(
         "    {blocks} blocks in {secs:.1}s (heights {h0}..{}): {rate:.1} blocks/s, {:.1} tx/s; \
          peak RSS {:.1} MB",

@@ -283,11 +283,11 @@ impl Config {
                 )))
             }
         };
-        let daemon_parallelism = v.integer("DAEMON_PARALLELISM", 4)?;
+        let daemon_parallelism = v.integer("DAEMON_PARALLELISM", 2)?;
         if !(1..=64).contains(&daemon_parallelism) {
             return Err(ConfigError(format!(
-                "DAEMON_PARALLELISM={daemon_parallelism}: use 1 to 64 (kevacoind's rpcthreads, 4 \
-                 by default)"
+                "DAEMON_PARALLELISM={daemon_parallelism}: use 1 to 64 (2 by default: the node \
+                 reads one block at a time)"
             )));
         }
         let daemon_dir = v

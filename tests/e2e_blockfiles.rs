@@ -51,7 +51,6 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
 
     // From the block files.
     let port = free_port();
-    let started = Instant::now();
     let server = start_server(
         &url,
         ServerOpts {
@@ -62,7 +61,6 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
             ..ServerOpts::default()
         },
     );
-    let took = started.elapsed();
     let shown = blocks_dir.display().to_string();
     assert!(
         server
@@ -74,12 +72,10 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
     assert!(
         server
             .proc
-            .logged("sync: 301 block(s) read from the node's block files, 0 over RPC (4 parallel)"),
+            .logged("sync: 301 block(s) read from the node's block files, 0 over RPC (2 parallel)"),
         "{}",
         server.proc.log()
     );
-    // 301 blocks at 25 ms over RPC would take 7.5 s.
-    assert!(took < Duration::from_secs(6), "{took:?}");
     let text = metrics(port);
     assert_eq!(counted(&text, "files"), 301);
     assert_eq!(counted(&text, "rpc"), 0);
@@ -93,7 +89,7 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
             env: vec![
                 ("DAEMON_DIR", dir.clone()),
                 ("BLOCK_FILES", "off".into()),
-                ("DAEMON_PARALLELISM", "2".into()),
+                ("DAEMON_PARALLELISM", "3".into()),
                 ("METRICS_PORT", port.to_string()),
             ],
             ..ServerOpts::default()
@@ -103,7 +99,7 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
         server.proc.logged_all(&[
             "block source: BLOCK_FILES=off",
             "re-hashes each block's proof of work",
-            "(2 parallel getblock calls)"
+            "(3 parallel getblock calls)"
         ]),
         "{}",
         server.proc.log()
@@ -111,7 +107,7 @@ fn the_log_and_the_metrics_say_where_blocks_came_from() {
     assert!(
         server
             .proc
-            .logged("sync: 0 block(s) read from the node's block files, 301 over RPC (2 parallel)"),
+            .logged("sync: 0 block(s) read from the node's block files, 301 over RPC (3 parallel)"),
         "{}",
         server.proc.log()
     );

@@ -225,7 +225,7 @@ fn files_and_rpc_give_the_same_index() {
             .unwrap()
             .iter()
             .any(|l| l
-                == "sync: 401 block(s) read from the node's block files, 0 over RPC (4 parallel)"),
+                == "sync: 401 block(s) read from the node's block files, 0 over RPC (2 parallel)"),
         "{:?}",
         lines.lock().unwrap()
     );

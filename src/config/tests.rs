@@ -103,7 +103,7 @@ fn node_directory_block_files_and_parallelism() {
         Some(PathBuf::from("/home/k/.kevacoin/testnet8/.cookie"))
     );
     assert!(c.block_files);
-    assert_eq!(c.daemon_parallelism, 4);
+    assert_eq!(c.daemon_parallelism, 2);
     let c = Config::from_vars(&vars(&[
         ("DAEMON_DIR", "/srv/keva"),
         ("BLOCK_FILES", "off"),

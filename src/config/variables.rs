@@ -71,5 +71,5 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PROXY_PROTOCOL_FROM", "", "addresses or CIDR ranges of load balancers that send a PROXY protocol header (comma-separated)"),
     ("DAEMON_DIR", "~/.kevacoin", "the node's data directory: its .cookie and blocks/ (under testnet8/ or regtest/ for those networks)"),
     ("BLOCK_FILES", "on", "on: the initial sync reads the node's blocks/blk*.dat when readable (off: RPC only)"),
-    ("DAEMON_PARALLELISM", "4", "concurrent getblock calls when blocks come over RPC (kevacoind's rpcthreads)"),
+    ("DAEMON_PARALLELISM", "2", "concurrent getblock calls when blocks come over RPC (one served, one waiting)"),
 ];

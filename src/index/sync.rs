@@ -57,8 +57,8 @@ impl Default for SyncConfig {
             poll_interval: Duration::from_millis(500),
             progress_interval: Duration::from_secs(5),
             block_files: None,
-            // kevacoind's default `rpcthreads`.
-            parallelism: 4,
+            // One batch being served, one waiting: the node reads one block at a time.
+            parallelism: 2,
             log: Arc::new(|m| eprintln!("INFO:index: {m}")),
         }
     }
