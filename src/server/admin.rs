@@ -247,9 +247,13 @@ pub fn session_ids(command: &str, params: &Value) -> Result<Vec<u64>, RpcError> 
     };
     list.into_iter()
         .map(|v| {
-            int_param(v)
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| bad(format!("{command}: {} is not a session id", py_str(v))))
+            // Ids are u64: every one the CLI can send parses, past i64::MAX too.
+            let id = match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            id.ok_or_else(|| bad(format!("{command}: {} is not a session id", py_str(v))))
         })
         .collect()
 }
@@ -298,5 +302,16 @@ mod tests {
             .unwrap_err()
             .message
             .contains("not a session id"));
+        // Any u64 the CLI accepts, beyond i64 too (a fuzzing finding); negatives are refused.
+        let big = "13333333333333336436";
+        assert_eq!(
+            session_ids("disconnect", &json!({"session_ids": ["44", big]})).unwrap(),
+            vec![44, 13_333_333_333_333_336_436]
+        );
+        assert_eq!(
+            session_ids("log", &json!([u64::MAX])).unwrap(),
+            vec![u64::MAX]
+        );
+        assert!(session_ids("log", &json!([-1])).is_err());
     }
 }
