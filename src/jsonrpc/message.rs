@@ -177,6 +177,30 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_float_or_huge_integer_id_comes_back_as_the_same_number() {
+        // A fuzzing finding: the default float parser read "2.333333333e49" one unit in the
+        // last place off, so the echoed id parsed to another number.
+        for id in [
+            "23333333330000000000000000000000000000001388309645130744900",
+            "2.333333333e49",
+            "0.1",
+            "1e-300",
+            "123456789.12345678",
+        ] {
+            let line = format!(r#"{{"method":"server.ping","id":{id}}}"#);
+            let Message::Single(Item::Request(r)) = parse_line(line.as_bytes()) else {
+                panic!("not a request: {line}")
+            };
+            let sent = r.id.unwrap();
+            let answer = encode_result(&sent, &Value::Null);
+            let back: Value = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(back["id"], sent, "{id}");
+            let expected: f64 = id.parse().unwrap();
+            assert_eq!(back["id"].as_f64(), Some(expected), "{id}");
+        }
+    }
+
+    #[test]
     fn parses_loose_requests_and_keeps_id_types() {
         let m = parse_line(br#"{"method":"server.ping","id":"7"}"#);
         assert_eq!(
